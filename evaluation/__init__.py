@@ -1,0 +1,17 @@
+"""Evaluation: the leave-one-out protocol, full-ranking metrics, index diagnostics."""
+
+from .evaluate import Recommender, evaluate, evaluate_cases
+from .metrics import DEFAULT_KS, hit_ranks, ranking_metrics
+from .split import EvalCase, LeaveOneOut, leave_one_out
+
+__all__ = [
+    "DEFAULT_KS",
+    "EvalCase",
+    "LeaveOneOut",
+    "Recommender",
+    "evaluate",
+    "evaluate_cases",
+    "hit_ranks",
+    "leave_one_out",
+    "ranking_metrics",
+]

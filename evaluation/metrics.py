@@ -1,0 +1,61 @@
+"""Full-ranking accuracy metrics with one held-out target per user.
+
+Every evaluated user counts in the denominator. A list shorter than K scores
+what it has; an entry that is ``None`` (an invalid generation) is a miss and
+takes its rank, so invalid output can never raise a score.
+
+Recall@K equals HR@K here (one target). NDCG@K = 1 / log2(rank + 1) for a hit at
+1-based ``rank <= K``, else 0 (the ideal DCG is 1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["DEFAULT_KS", "hit_ranks", "ranking_metrics"]
+
+DEFAULT_KS = (1, 5, 10, 20)
+
+
+def hit_ranks(ranked: Sequence[Sequence[str | None]], targets: Sequence[str]) -> np.ndarray:
+    """1-based rank of each target in its list, 0 when absent: ``int64 (n_users,)``."""
+    if len(ranked) != len(targets):
+        raise ValueError(f"{len(ranked)} ranked lists for {len(targets)} targets")
+    ranks = np.zeros(len(targets), dtype=np.int64)
+    for u, (items, target) in enumerate(zip(ranked, targets)):
+        for position, item in enumerate(items):
+            if item is not None and item == target:
+                ranks[u] = position + 1
+                break
+    return ranks
+
+
+def ranking_metrics(
+    ranked: Sequence[Sequence[str | None]], targets: Sequence[str], ks: Sequence[int] = DEFAULT_KS
+) -> dict[str, float]:
+    """``{"recall@K": ..., "ndcg@K": ...}`` averaged over all users.
+
+    Args:
+        ranked: per user, recommended item ids best first (``None`` = invalid).
+        targets: per user, the held-out item id.
+        ks: cut-offs.
+    """
+    ranks = hit_ranks(ranked, targets)
+    n = max(len(targets), 1)
+    out: dict[str, float] = {}
+    for k in sorted(set(int(k) for k in ks)):
+        if k < 1:
+            raise ValueError(f"K must be >= 1, got {k}")
+        hit = (ranks >= 1) & (ranks <= k)
+        gains = np.where(hit, 1.0 / np.log2(np.maximum(ranks, 1) + 1.0), 0.0)
+        out[f"recall@{k}"] = float(hit.sum() / n)
+        out[f"ndcg@{k}"] = float(gains.sum() / n)
+    return out
+
+
+def ndcg_at(rank: int, k: int) -> float:
+    """NDCG@k of a single 1-based rank (0 = miss)."""
+    return 1.0 / math.log2(rank + 1) if 1 <= rank <= k else 0.0
