@@ -33,7 +33,7 @@ from .params import Param
 from .trie import CodeTrie
 from .vocab import CodeVocab
 
-__all__ = ["Code", "FitInputs", "FitResult", "ItemTokenizer"]
+__all__ = ["Code", "FitInputs", "FitResult", "ItemTokenizer", "pad_to_fixed_length"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +167,16 @@ class ItemTokenizer:
     def _fit(self, inputs: FitInputs) -> FitResult:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} must implement _fit")
 
+    def _fit_prefix(self, inputs: FitInputs) -> FitResult:
+        """The grouping part of the code, used when this scheme is a hybrid's prefix.
+
+        Returns fixed-length codes that may collide (the hybrid's suffix makes
+        them unique). Schemes with a natural grouping (category path, collaborative
+        clusters) return it without their within-group index; the default is the
+        full code, padded to a fixed length.
+        """
+        return pad_to_fixed_length(self._fit(inputs))
+
     def _check_inputs(self, items, sequences, embeddings, cf_embeddings) -> FitInputs:
         if len(items) == 0:
             raise DataError(f"{self.scheme}: cannot fit on an empty item table")
@@ -186,10 +196,13 @@ class ItemTokenizer:
             raise DataError(f"scheme {self.scheme!r} needs item embeddings (semid embed, then --embeddings)")
         if "cf_embeddings" in self.requires and cf is None:
             raise DataError(f"scheme {self.scheme!r} needs collaborative embeddings (--cf-embeddings)")
-        for name in ("title", "categories"):
-            if name in self.requires:
-                items.require(name, scheme=self.scheme)
+        for name in self._required_fields():
+            items.require(name, scheme=self.scheme)
         return FitInputs(items=items, sequences=seqs, embeddings=emb, cf_embeddings=cf)
+
+    def _required_fields(self) -> list[str]:
+        """Item fields every item must have (checked before ``_fit``)."""
+        return [name for name in ("title", "categories") if name in self.requires]
 
     def _set_fitted(self, item_ids: Sequence[str], result: FitResult) -> None:
         codes = np.ascontiguousarray(result.codes, dtype=np.int32)
@@ -330,6 +343,38 @@ class ItemTokenizer:
         digest.update(self.codes_.tobytes())
         digest.update(json.dumps(self.vocab_.to_dict(), sort_keys=True).encode())
         return digest.hexdigest()
+
+
+PAD_LABEL = "<pad>"
+
+
+def pad_to_fixed_length(result: FitResult) -> FitResult:
+    """Replace ``-1`` padding by an explicit pad token (one more value per padded level).
+
+    Used where codes are concatenated: a suffix must start at the same level for
+    every item.
+    """
+    codes = np.array(result.codes, dtype=np.int32, copy=True)
+    sizes = list(result.vocab.level_sizes)
+    labels = list(result.labels) if result.labels is not None else [None] * len(sizes)
+    prefixes = list(result.vocab.prefixes)
+    for level in range(codes.shape[1]):
+        padded = codes[:, level] < 0
+        if padded.any():
+            codes[padded, level] = sizes[level]
+            if labels[level] is not None:
+                labels[level] = [*labels[level], PAD_LABEL]
+            sizes[level] += 1
+    if len(set(prefixes)) != len(prefixes):  # shared tables cannot grow per level
+        prefixes = None
+    return FitResult(
+        codes=codes,
+        vocab=CodeVocab(sizes, prefixes),
+        collisions_resolved=result.collisions_resolved,
+        state=result.state,
+        info=result.info,
+        labels=labels,
+    )
 
 
 def _check_matrix(scheme: str, name: str, value: Any, n_items: int) -> np.ndarray | None:

@@ -1,0 +1,181 @@
+"""Index commands: list-schemes, build-index, inspect, encode, decode, export, import-index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+__all__ = ["commands"]
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+@click.command("list-schemes")
+@click.option("--verbose", "-l", "long", is_flag=True, help="Show requirements and parameters.")
+def list_schemes(long: bool) -> None:
+    """List the available tokenizer schemes (one per line, or JSON with -l)."""
+    import semid
+    from semid.params import describe
+    from semid.registry import scheme_class
+
+    if not long:
+        for name in semid.available_schemes():
+            click.echo(name)
+        return
+    out = {}
+    for name in semid.available_schemes():
+        cls = scheme_class(name)
+        out[name] = {
+            "description": cls.description,
+            "requires": sorted(cls.requires),
+            "collision_policy": cls.collision_policy,
+            "cold_start": cls.supports_cold_start,
+            "params": describe(cls.params),
+        }
+    _echo_json(out)
+
+
+@click.command("build-index")
+@click.option("--scheme", required=True, help="Scheme name (see `semid list-schemes`), or PREFIX+SUFFIX.")
+@click.option("--data", "data_dir", required=True, help="Dataset directory or builtin:NAME.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Index directory to write.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Scheme parameter (repeatable).")
+@click.option("--seed", type=int, default=None, help="Random seed (same data + seed -> identical index).")
+@click.option("--embeddings", type=click.Path(path_type=Path), default=None, help="Item embeddings file (learned schemes).")
+@click.option("--cf-embeddings", type=click.Path(path_type=Path), default=None, help="Collaborative item embeddings file.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def build_index_cmd(scheme, data_dir, out_dir, assignments, seed, embeddings, cf_embeddings, overwrite) -> None:
+    """Fit a scheme on a dataset's items and training sequences and save the index."""
+    import semid
+    from semid.build import build_index
+    from semid.errors import ArtifactError
+    from semid.params import parse_assignments
+    from semid.registry import scheme_class
+
+    if out_dir.exists() and not overwrite:  # fail before any expensive work
+        raise ArtifactError(f"{out_dir} already exists; pass --overwrite to replace it")
+    cls = scheme_class(scheme)
+    params = cls.parse_params(parse_assignments(assignments))
+    if seed is not None:
+        params["seed"] = seed
+    dataset = semid.load_dataset(data_dir)
+    emb = cf = None
+    if embeddings is not None or cf_embeddings is not None:
+        from semid.embeddings import load_embeddings
+
+        emb = load_embeddings(embeddings, dataset.items.item_ids) if embeddings is not None else None
+        cf = load_embeddings(cf_embeddings, dataset.items.item_ids) if cf_embeddings is not None else None
+    tokenizer = build_index(scheme, dataset, params=params, embeddings=emb, cf_embeddings=cf)
+    tokenizer.save(out_dir, overwrite=overwrite)
+    lengths = tokenizer.codes.shape[1]
+    click.echo(
+        f"wrote {out_dir}: {len(tokenizer)} items, up to {lengths} levels, "
+        f"{tokenizer.collisions_resolved_} collisions resolved",
+        err=True,
+    )
+
+
+@click.command("inspect")
+@click.argument("index", type=click.Path(path_type=Path))
+@click.option("--embeddings", type=click.Path(path_type=Path), default=None, help="Text embeddings for coherence.")
+@click.option("--cf-embeddings", type=click.Path(path_type=Path), default=None, help="CF embeddings for coherence.")
+@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG of per-level usage.")
+def inspect_cmd(index, embeddings, cf_embeddings, plot) -> None:
+    """Print a JSON summary of an index (usage, entropy, branching, diagnostics)."""
+    import semid
+    from semid.summary import index_summary
+
+    tokenizer = semid.load(index)
+    summary = index_summary(tokenizer)
+    learned = getattr(tokenizer, "supports_cold_start", False) and tokenizer.state_
+    if learned or embeddings is not None or cf_embeddings is not None or plot is not None:
+        from semid import diagnostics
+
+        emb = cf = None
+        if embeddings is not None or cf_embeddings is not None:
+            from semid.embeddings import load_embeddings
+
+            emb = load_embeddings(embeddings, tokenizer.item_ids) if embeddings is not None else None
+            cf = load_embeddings(cf_embeddings, tokenizer.item_ids) if cf_embeddings is not None else None
+        summary["diagnostics"] = diagnostics.learned_diagnostics(tokenizer, embeddings=emb, cf_embeddings=cf)
+        if plot is not None:
+            diagnostics.plot_level_usage(tokenizer, plot)
+    _echo_json(summary)
+
+
+@click.command("encode")
+@click.argument("index", type=click.Path(path_type=Path))
+@click.argument("items", nargs=-1, required=True)
+def encode_cmd(index, items) -> None:
+    """Print the token string of each ITEM id, one per line: ITEM<TAB>TOKENS."""
+    import semid
+
+    tokenizer = semid.load(index)
+    for item in items:
+        click.echo(f"{item}\t{tokenizer.render(item)}")
+
+
+@click.command("decode")
+@click.argument("index", type=click.Path(path_type=Path))
+@click.argument("codes", nargs=-1, required=True)
+def decode_cmd(index, codes) -> None:
+    """Print the item id of each CODE (token string like '<a_1><b_2>' or '1,2')."""
+    import semid
+
+    tokenizer = semid.load(index)
+    for text in codes:
+        code = text if "<" in text else tuple(int(x) for x in text.replace(" ", "").split(",") if x)
+        click.echo(f"{text}\t{tokenizer.decode(code)}")
+
+
+@click.command("export")
+@click.argument("index", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["lcrec"]), default="lcrec", show_default=True)
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def export_cmd(index, fmt, out, overwrite) -> None:
+    """Write the index in another framework's format (LC-Rec/LETTER JSON)."""
+    import semid
+    from semid.errors import ArtifactError
+    from semid.interop import export_lcrec
+
+    if out.exists() and not overwrite:
+        raise ArtifactError(f"{out} already exists; pass --overwrite to replace it")
+    export_lcrec(semid.load(index), out)
+    click.echo(f"wrote {out}", err=True)
+
+
+@click.command("import-index")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--data", "data_dir", required=True, help="Dataset the index describes (dir or builtin:NAME).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["lcrec"]), default="lcrec", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def import_index_cmd(file, data_dir, out_dir, fmt, overwrite) -> None:
+    """Turn another framework's index file into a semid index."""
+    import semid
+    from semid.errors import ArtifactError
+
+    if out_dir.exists() and not overwrite:
+        raise ArtifactError(f"{out_dir} already exists; pass --overwrite to replace it")
+    dataset = semid.load_dataset(data_dir)
+    tokenizer = semid.make("imported", path=str(file.resolve()), format=fmt).fit(dataset.items)
+    tokenizer.save(out_dir, overwrite=overwrite)
+    click.echo(
+        f"wrote {out_dir}: {len(tokenizer)} items, {tokenizer.collisions_resolved_} collisions resolved", err=True
+    )
+
+
+commands = [
+    build_index_cmd,
+    decode_cmd,
+    encode_cmd,
+    export_cmd,
+    import_index_cmd,
+    inspect_cmd,
+    list_schemes,
+]
