@@ -17,6 +17,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+from threadpoolctl import threadpool_limits
 
 __all__ = ["cooccurrence_graph", "hierarchical_spectral_clusters", "spectral_split"]
 
@@ -36,29 +37,34 @@ def cooccurrence_graph(sequences: Sequence[Sequence[int]], n_items: int, *, wind
             sequence, as in the paper).
 
     Returns:
-        ``float32 (n_items, n_items)`` CSR matrix, zero diagonal.
+        ``float32 (n_items, n_items)`` CSR matrix, zero diagonal. With
+        ``window=0`` entry ``(i, j)`` is the number of users who have both items,
+        computed as ``B.T @ B`` for the binary user x item matrix ``B``: one sparse
+        product instead of a Python loop over pairs.
     """
-    rows, cols = [], []
+    if window == 0:
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        cols = np.fromiter((i for s in sequences for i in s), dtype=np.int64, count=int(lengths.sum()))
+        rows = np.repeat(np.arange(len(sequences)), lengths)
+        incidence = sp.csr_matrix((np.ones(cols.size, dtype=np.float32), (rows, cols)), shape=(len(sequences), n_items))
+        incidence.data[:] = 1.0  # duplicates were summed; a user counts once per item
+        graph = (incidence.T @ incidence).tocsr()
+        graph.setdiag(0)
+        graph.eliminate_zeros()
+        return graph.astype(np.float32)
+    pair_rows, pair_cols = [], []
     for seq in sequences:
-        items = np.unique(np.asarray(seq, dtype=np.int64)) if window == 0 else np.asarray(seq, dtype=np.int64)
-        m = items.size
-        if m < 2:
-            continue
-        i, j = np.triu_indices(m, k=1)
-        if window > 0:
-            near = (j - i) <= window
-            i, j = i[near], j[near]
-        a, b = items[i], items[j]
-        keep = a != b
-        rows.append(a[keep])
-        cols.append(b[keep])
-    if not rows:
+        items = np.asarray(seq, dtype=np.int64)
+        for gap in range(1, min(window, items.size - 1) + 1):
+            a, b = items[:-gap], items[gap:]
+            keep = a != b
+            pair_rows.append(a[keep])
+            pair_cols.append(b[keep])
+    if not pair_rows:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
-    r = np.concatenate(rows)
-    c = np.concatenate(cols)
+    r, c = np.concatenate(pair_rows), np.concatenate(pair_cols)
     data = np.ones(r.size * 2, dtype=np.float32)
-    graph = sp.coo_matrix((data, (np.concatenate([r, c]), np.concatenate([c, r]))), shape=(n_items, n_items))
-    graph = graph.tocsr()
+    graph = sp.coo_matrix((data, (np.concatenate([r, c]), np.concatenate([c, r]))), shape=(n_items, n_items)).tocsr()
     graph.sum_duplicates()
     return graph
 
@@ -72,6 +78,16 @@ def _cluster_qr(vectors: np.ndarray) -> np.ndarray:
 
 
 def spectral_split(graph: sp.csr_matrix, n_clusters: int, *, seed: int = 0) -> np.ndarray:
+    """Split the nodes of ``graph`` into at most ``n_clusters`` groups (see :func:`_spectral_split`).
+
+    BLAS runs single-threaded here: ARPACK's small dense steps gain nothing from
+    threads, and oversubscribed busy-waiting threads can make them many times slower.
+    """
+    with threadpool_limits(1):
+        return _spectral_split(graph, n_clusters, seed=seed)
+
+
+def _spectral_split(graph: sp.csr_matrix, n_clusters: int, *, seed: int = 0) -> np.ndarray:
     """Split the nodes of ``graph`` into at most ``n_clusters`` groups.
 
     Returns ``int64 (n_nodes,)`` labels. Nodes without edges go to the group of
@@ -86,15 +102,14 @@ def spectral_split(graph: sp.csr_matrix, n_clusters: int, *, seed: int = 0) -> n
     scaling = sp.diags(inv_sqrt)
     normalized = (scaling @ graph @ scaling).astype(np.float64)
     if n <= DENSE_LIMIT:
-        values, vectors = np.linalg.eigh(normalized.toarray())
-        vectors = vectors[:, -k:]
+        _, vectors = scipy.linalg.eigh(normalized.toarray(), subset_by_index=[n - k, n - 1])
     else:
         v0 = np.random.default_rng(seed).uniform(-1, 1, n)
         # Shift by the identity so the wanted eigenvalues (largest of the normalized
         # adjacency, in [-1, 1]) are the largest in magnitude, which ARPACK finds fastest.
         shifted = normalized + sp.identity(n, format="csr")
         try:
-            values, vectors = eigsh(shifted, k=k, which="LA", v0=v0, tol=1e-6, ncv=min(n, max(2 * k + 1, 40)))
+            values, vectors = eigsh(shifted, k=k, which="LA", v0=v0, tol=1e-4, ncv=min(n, max(2 * k + 1, 40)))
         except ArpackNoConvergence as exc:
             logger.warning("ARPACK did not fully converge on %d nodes; using %d converged vectors", n, exc.eigenvectors.shape[1])
             vectors = exc.eigenvectors
