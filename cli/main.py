@@ -23,6 +23,11 @@ __all__ = ["cli", "main"]
 #: Modules of ``semid.cli`` that contribute commands.
 COMMAND_MODULES = (
     "index_cmds",
+    "data_cmds",
+    "train_cmds",
+    "lcrec_cmds",
+    "eval_cmds",
+    "demo_cmds",
 )
 
 

@@ -10,6 +10,7 @@ from .dataset import (
     load_dataset,
     save_dataset,
 )
+from .stats import dataset_stats
 
 __all__ = [
     "DATASET_FORMAT",
@@ -18,6 +19,7 @@ __all__ = [
     "ItemTable",
     "Sequences",
     "builtin_datasets",
+    "dataset_stats",
     "load_dataset",
     "resolve_dataset_path",
     "save_dataset",

@@ -186,7 +186,11 @@ class Dataset:
         Raises:
             DataError / UnknownItemError with the user (and line) at fault.
         """
+        first_line: dict[str, int] = {}
         for line, (user, seq) in enumerate(zip(self.sequences.user_ids, self.sequences.items), 1):
+            if user in first_line:
+                raise DataError(f"{where}:{line}: duplicate user_id {user!r} (first at {first_line[user]})")
+            first_line[user] = line
             _check_sequence(where, line, user, seq, self.items)
 
 

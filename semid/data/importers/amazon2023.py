@@ -13,16 +13,25 @@ not leak time order, so no remapping is needed.
 from __future__ import annotations
 
 import csv
-import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from ..._io import iter_jsonl, open_text
 from ...errors import DataError
 from ..dataset import Dataset, ItemTable, Sequences
-from ._common import clean_text, find_one, parse_categories, parse_price, parse_python_literal
+from ._common import (
+    add_items_without_text,
+    clean_text,
+    find_one,
+    parse_categories,
+    parse_price,
+    parse_python_literal,
+)
 
 __all__ = ["import_amazon2023"]
+
+logger = logging.getLogger(__name__)
 
 SPLIT_COLUMNS = ("user_id", "parent_asin", "rating", "timestamp")
 
@@ -73,12 +82,18 @@ def _item_from_meta(raw: dict[str, Any], where: str) -> dict[str, Any]:
     return record
 
 
+def _check_new(items: dict[str, Any], asin: str, path: Path, line: int) -> None:
+    if asin in items:
+        raise DataError(f"{path}:{line}: duplicate parent_asin {asin!r}; expected one metadata record per item")
+
+
 def _read_meta(path: Path) -> dict[str, dict[str, Any]]:
     items: dict[str, dict[str, Any]] = {}
     if ".jsonl" in path.name:
         for line, raw in iter_jsonl(path):
             if not raw.get("parent_asin"):
                 raise DataError(f"{path}:{line}: record lacks field 'parent_asin'")
+            _check_new(items, str(raw["parent_asin"]), path, line)
             items[str(raw["parent_asin"])] = _item_from_meta(raw, f"{path}:{line}")
         return items
     with open_text(path) as handle:
@@ -88,6 +103,7 @@ def _read_meta(path: Path) -> dict[str, dict[str, Any]]:
         for line, raw in enumerate(reader, start=2):
             if not raw.get("parent_asin"):
                 raise DataError(f"{path}:{line}: empty field 'parent_asin'")
+            _check_new(items, raw["parent_asin"], path, line)
             items[raw["parent_asin"]] = _item_from_meta(raw, f"{path}:{line}")
     return items
 
@@ -124,7 +140,8 @@ def import_amazon2023(src: Path, *, seed: int = 0, name: str | None = None) -> D
         ratings.append([e[3] for e in events])
         for e in events:
             used.setdefault(e[2], None)
-    records = [meta.get(item, {"item_id": item}) for item in sorted(used)]
+    add_items_without_text(meta, used, metadata=meta_path.name, logger=logger)
+    records = [meta[item] for item in sorted(used)]
     dataset_name = name or train.name.split(".")[0]
     return Dataset(
         name=dataset_name,
