@@ -36,12 +36,12 @@ def synthetic_sequences(n_items: int, n_users: int, seed: int = 0) -> list[np.nd
     zipf /= zipf.sum()
     global_pop = np.arange(1, n_items + 1, dtype=np.float64) ** -0.9
     global_pop /= global_pop.sum()
-    sequences = []
-    for user in range(n_users):
-        m = int(lengths[user])
-        local = communities[user] * community_size + rng.choice(community_size, size=m, p=zipf)
-        noise = rng.choice(n_items, size=m, p=global_pop)
-        sequences.append(np.where(rng.random(m) < 0.8, local, noise))
+    total = int(lengths.sum())
+    owner = np.repeat(np.arange(n_users), lengths)
+    local = communities[owner] * community_size + rng.choice(community_size, size=total, p=zipf)
+    noise = rng.choice(n_items, size=total, p=global_pop)
+    drawn = np.where(rng.random(total) < 0.8, local, noise)
+    sequences = np.split(drawn, np.cumsum(lengths)[:-1])
     return sequences
 
 
