@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "lcrec_cmds",
     "eval_cmds",
     "demo_cmds",
+    "cf_cmds",
+    "embed_cmds",
 )
 
 
@@ -57,3 +59,7 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     cli(prog_name="semid")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Next-token loss computed only where there are labels.
+
+A causal LM's own ``forward(labels=...)`` scores every position against the
+whole vocabulary. Instruction tuning supervises only the short responses, and
+with tens of thousands of added code tokens the output layer is a large part
+of the cost, so :func:`response_loss` runs the decoder body, gathers the hidden
+states of supervised positions and applies the output layer to those alone.
+The result equals the model's own mean cross-entropy over labelled tokens.
+"""
+
+from __future__ import annotations
+
+__all__ = ["loss_module", "response_loss"]
+
+IGNORE_INDEX = -100
+
+
+def _body_and_head(model):
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = getattr(base, "module", base)  # DDP wrapper
+    body = base.get_decoder() if hasattr(base, "get_decoder") else None
+    head = base.get_output_embeddings()
+    return body, head
+
+
+def response_loss(model, input_ids, attention_mask, labels):
+    """Mean cross-entropy of ``labels`` (``int64 (B, T)``, ``-100`` = ignored) under ``model``.
+
+    ``labels[b, t]`` is the token expected *at* position ``t`` (as for
+    transformers' ``labels``): position ``t - 1``'s logits predict it.
+    Falls back to ``model(..., labels=labels).loss`` for models without a
+    separable decoder body.
+    """
+    import torch
+
+    body, head = _body_and_head(model)
+    if body is None or head is None:
+        return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+    hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+    target = labels[:, 1:]
+    keep = target != IGNORE_INDEX
+    selected = hidden[:, :-1][keep]  # (N, H)
+    logits = head(selected).float()  # (N, V)
+    return torch.nn.functional.cross_entropy(logits, target[keep])
+
+
+def loss_module(model):
+    """``model`` wrapped in a module whose ``forward(input_ids, attention_mask, labels)`` is
+    :func:`response_loss`, so data-parallel wrappers (DDP) see the whole computation."""
+    import torch
+
+    class _ResponseLoss(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, labels):
+            return response_loss(self.inner, input_ids, attention_mask, labels)
+
+    return _ResponseLoss(model)

@@ -1,0 +1,136 @@
+"""LC-Rec model plumbing with a tiny random LLaMA: code tokens, LoRA, loss, base-model errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from _lcrec_tiny import lcrec_dataset, lcrec_index, tiny_config, tiny_model_dir, tiny_untied_dir  # noqa: F401
+from semid.errors import CodeFormatError, ParameterError
+from semid.gen.llm.base_model import load_causal_lm
+from semid.gen.llm.code_tokens import add_code_tokens, code_token_ids
+from semid.gen.llm.loss import response_loss
+
+
+def test_code_tokens_become_single_ids(tiny_model_dir, lcrec_index):
+    model, tokenizer = load_causal_lm(tiny_model_dir)
+    old_rows = model.get_input_embeddings().weight.shape[0]
+    mapping = add_code_tokens(model, tokenizer, lcrec_index.vocab, init="mean")
+    assert mapping.shape == (lcrec_index.vocab.n_tokens,)
+    assert len(set(mapping.tolist())) == lcrec_index.vocab.n_tokens
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) == old_rows + lcrec_index.vocab.n_tokens
+    code = lcrec_index.render(lcrec_index.item_ids_[0])
+    assert tokenizer.encode(code + code, add_special_tokens=False) == [int(mapping[lcrec_index.codes_[0, 0]])] * 2
+    embed = model.get_input_embeddings().weight
+    assert torch.allclose(embed[mapping[0]], embed[:old_rows].mean(0), atol=1e-6)
+    # adding again is a no-op with the same ids
+    again = add_code_tokens(model, tokenizer, lcrec_index.vocab, init="mean")
+    assert torch.equal(again, mapping)
+
+
+def test_text_init_uses_item_titles(tiny_model_dir, lcrec_index, lcrec_dataset):
+    model, tokenizer = load_causal_lm(tiny_model_dir)
+    mapping = add_code_tokens(model, tokenizer, lcrec_index.vocab, init="text", index=lcrec_index,
+                              items=lcrec_dataset.items)
+    embed = model.get_input_embeddings().weight
+    item = lcrec_index.item_ids_[0]
+    title_ids = tokenizer.encode(lcrec_dataset.items[item]["title"], add_special_tokens=False)[:32]
+    expected = embed[torch.tensor(title_ids)].mean(0)
+    assert torch.allclose(embed[mapping[int(lcrec_index.codes_[0, 0])]], expected, atol=1e-5)
+
+
+def test_split_code_token_is_rejected(tiny_model_dir, lcrec_index):
+    _, tokenizer = load_causal_lm(tiny_model_dir)  # code tokens never added
+    with pytest.raises(CodeFormatError, match="split by the tokenizer"):
+        code_token_ids(tokenizer, lcrec_index.vocab.tokens()[:3])
+
+
+@pytest.mark.parametrize("fixture", ["tiny_model_dir", "tiny_untied_dir"])
+def test_lora_trains_code_token_rows(request, fixture, lcrec_index):
+    """ANCHORS pitfall 5: under LoRA the new rows must change, the old rows must not."""
+    from semid.gen.lcrec.train import build_model
+
+    model, tokenizer, mapping = build_model(tiny_config(request.getfixturevalue(fixture)), lcrec_index)
+    base = model.get_base_model()
+
+    def rows():  # input rows, output rows (through peft's wrappers), each (V, H)
+        every = torch.arange(len(tokenizer))
+        eye = torch.eye(base.config.hidden_size)
+        return base.get_input_embeddings()(every).detach().clone(), base.get_output_embeddings()(eye).T.detach().clone()
+
+    before_in, before_out = rows()
+    ids = torch.cat([torch.tensor([[5, 6, 7]]), mapping[:4].unsqueeze(0)], dim=1)
+    labels = ids.clone()
+    labels[:, :3] = -100
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+    response_loss(model, ids, torch.ones_like(ids), labels).backward()
+    optimizer.step()
+    after_in, after_out = rows()
+    changed_in = (after_in != before_in).any(dim=1)
+    changed_out = (after_out != before_out).any(dim=1)
+    # Inputs 0..2 of the code tokens feed labelled predictions; all 4 are targets.
+    assert changed_in[mapping[:3]].all()
+    assert changed_out[mapping[:4]].all()
+    assert not changed_in[: mapping.min()].any()
+    assert not changed_out[: mapping.min()].any()
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert any("lora_" in n for n in trainable)
+    assert any("trainable_tokens" in n and "embed_tokens" in n for n in trainable)
+    if fixture == "tiny_untied_dir":
+        assert any("trainable_tokens" in n and "lm_head" in n for n in trainable)
+
+
+def test_full_tuning_trains_everything(tiny_model_dir, lcrec_index):
+    from semid.gen.lcrec.train import build_model
+
+    model, _, _ = build_model(tiny_config(tiny_model_dir, method="full"), lcrec_index)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_response_loss_equals_model_loss(tiny_model_dir, lcrec_index):
+    from semid.gen.lcrec.train import build_model
+
+    model, _, _ = build_model(tiny_config(tiny_model_dir, lora_dropout=0.0), lcrec_index)
+    model.eval()
+    ids = torch.randint(0, 400, (2, 9))
+    labels = ids.clone()
+    labels[:, :5] = -100
+    mask = torch.ones_like(ids)
+    expected = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    assert torch.allclose(response_loss(model, ids, mask, labels), expected, atol=1e-5)
+
+
+def test_missing_base_model(tmp_path):
+    with pytest.raises(ParameterError, match="base model path not found"):
+        load_causal_lm(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ParameterError, match="no config.json"):
+        load_causal_lm(tmp_path / "empty")
+
+
+def test_base_model_that_is_not_a_causal_lm(tmp_path):
+    from transformers import DistilBertConfig
+
+    DistilBertConfig(vocab_size=50, dim=8, n_layers=1, n_heads=1, hidden_dim=16).save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "distilbert"
+    with pytest.raises(ParameterError, match="not a causal language model"):
+        load_causal_lm(tmp_path)
+
+
+def test_causal_lm_folder_without_weights(tmp_path, tiny_model_dir):
+    import shutil
+
+    shutil.copy(tiny_model_dir / "config.json", tmp_path / "config.json")
+    with pytest.raises(ParameterError, match="cannot load"):
+        load_causal_lm(tmp_path)
+
+
+def test_max_length_beyond_context_is_refused(tmp_path, lcrec_dataset, lcrec_index):
+    from _lcrec_tiny import build_tiny_model, dataset_texts
+    from semid.gen.lcrec.train import build_model
+
+    small = build_tiny_model(tmp_path / "m", dataset_texts(lcrec_dataset), context=64)
+    with pytest.raises(ParameterError, match="exceeds the model's context"):
+        build_model(tiny_config(small, max_length=128), lcrec_index)
