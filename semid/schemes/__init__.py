@@ -5,6 +5,8 @@ Models" (Hua et al., SIGIR-AP 2023); learned quantizers follow TIGER, LETTER
 and LC-Rec. Learned schemes import torch only inside ``fit``.
 """
 
-from . import independent  # noqa: F401
+from . import category, collaborative, imported, independent, random_ids, sequential, title  # noqa: F401
+from . import rqkmeans, rqvae, usm  # noqa: F401
+from . import letter  # noqa: F401
 
 __all__: list[str] = []

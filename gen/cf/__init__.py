@@ -1,0 +1,39 @@
+"""Collaborative-filtering recommenders: SASRec and LightGCN.
+
+They are baselines every generative model is compared with, and the source of
+the CF item embeddings that LETTER (and later LLaRA, RLMRec, ...) take as input.
+Both train on the training part of the leave-one-out split only and are
+evaluated with :func:`semid.evaluation.evaluate` (full ranking).
+
+>>> from semid.gen.cf import TrainOptions, train_cf, load_run, CFRecommender   # doctest: +SKIP
+>>> train_cf("runs/sasrec", dataset, model_name="sasrec", options=TrainOptions(max_epochs=50))
+"""
+
+from .data import CFData, fingerprint_ids, prepare_cf_data
+from .export import export_item_embeddings, item_embeddings
+from .lightgcn import LightGCN, LightGCNConfig
+from .models import MODELS, build_config, build_model
+from .recommender import CFRecommender
+from .run import load_run, read_config
+from .sasrec import SASRec, SASRecConfig
+from .train import TrainOptions, train_cf
+
+__all__ = [
+    "CFData",
+    "CFRecommender",
+    "LightGCN",
+    "LightGCNConfig",
+    "MODELS",
+    "SASRec",
+    "SASRecConfig",
+    "TrainOptions",
+    "build_config",
+    "build_model",
+    "export_item_embeddings",
+    "fingerprint_ids",
+    "item_embeddings",
+    "load_run",
+    "prepare_cf_data",
+    "read_config",
+    "train_cf",
+]
