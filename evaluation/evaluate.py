@@ -88,16 +88,27 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 256,
     progress: bool = True,
+    beyond_accuracy: bool = True,
 ) -> dict[str, Any]:
     """Leave-one-out, full-ranking evaluation of ``recommender`` on ``dataset``.
 
     Args:
-        split: ``"test"`` (last item) or ``"valid"`` (second-to-last).
-        ks: cut-offs for Recall@K / NDCG@K.
-        max_history: most recent items given as history.
-        exclude_seen: drop the user's earlier items from the candidates.
+        split: ``"test"`` (last item, history = every earlier item) or
+            ``"valid"`` (second-to-last item, history = the items before it).
+        ks: cut-offs for Recall@K / NDCG@K (and the beyond-accuracy metrics).
+        max_history: the history given to the recommender is the user's most
+            recent ``max_history`` items before the target (20, as in TIGER/P5).
+        exclude_seen: drop every item the user interacted with before the
+            target (the whole history, not only the truncated part) from the
+            candidates; off by default, as in the TIGER/LETTER protocol.
         n_users: evaluate a seeded random sample of this many users (stated in
             the output); ``None`` = every user.
+        seed: seed of that sample.
+        batch_size: histories per ``recommend`` call.
+        progress: show a tqdm bar.
+        beyond_accuracy: also report coverage@K, popularity bias and category
+            diversity (see :mod:`semid.evaluation.beyond`; popularity is counted
+            on the training part of the split).
 
     Returns:
         ``{"metrics": {...}, "settings": {...}, "n_users": int, "seconds": float}``.
@@ -114,11 +125,15 @@ def evaluate(
             u: set(s[:-cut]) for u, s in zip(dataset.sequences.user_ids, dataset.sequences.items)
         }
     started = time.perf_counter()
-    metrics, _ = evaluate_cases(
+    metrics, ranked = evaluate_cases(
         recommender, cases, ks=ks, exclude_seen=exclude_seen, batch_size=batch_size,
         full_histories=full, progress=progress,
     )
     seconds = time.perf_counter() - started
+    if beyond_accuracy:
+        from .beyond import beyond_accuracy_metrics
+
+        metrics.update(beyond_accuracy_metrics(ranked, dataset.items, loo.train_sequences, ks))
     return {
         "metrics": metrics,
         "n_users": len(cases),
@@ -128,6 +143,7 @@ def evaluate(
             "split": split,
             "ks": sorted(set(int(k) for k in ks)),
             "exclude_seen": exclude_seen,
+            "beyond_accuracy": beyond_accuracy,
             "full_ranking": True,
             "n_items": len(dataset.items),
             "user_sample": {"n_users": n_users, "seed": seed} if n_users is not None else None,
