@@ -13,10 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..collisions import append_disambiguation, count_collisions
+from ..errors import DataError
 from ..trie import CodeTrie
 from ..vocab import CodeVocab
 
-__all__ = ["DISAMBIGUATION_CHOICES", "complete_cold_code", "disambiguate"]
+__all__ = ["DISAMBIGUATION_CHOICES", "complete_cold_code", "disambiguate", "embedding_rows"]
 
 #: ``always``: every item gets the extra level (TIGER, fixed length);
 #: ``colliding_only``: only items whose semantic code collides do.
@@ -55,3 +56,19 @@ def complete_cold_code(trie: CodeTrie, semantic: Sequence[int], n_levels_total: 
     if n_levels_total > len(prefix):
         return (*prefix, 0)
     return prefix
+
+
+def embedding_rows(scheme: str, embedding, dim: int) -> np.ndarray:
+    """One embedding ``(dim,)`` or many ``(n, dim)`` as a ``float32 (n, dim)`` matrix.
+
+    Raises:
+        DataError: wrong shape or width, or NaN / infinite values.
+    """
+    matrix = np.asarray(embedding, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix[None, :]
+    if matrix.ndim != 2 or matrix.shape[1] != dim:
+        raise DataError(f"{scheme}: embedding must have {dim} values, got shape {np.shape(embedding)}")
+    if not np.isfinite(matrix).all():
+        raise DataError(f"{scheme}: embedding holds NaN or infinite values")
+    return matrix

@@ -17,7 +17,7 @@ import numpy as np
 from ..collisions import count_collisions
 from ..errors import DataError, ParameterError
 from ..params import Param, at_least
-from ..quantize.codes import DISAMBIGUATION_CHOICES, complete_cold_code, disambiguate
+from ..quantize.codes import DISAMBIGUATION_CHOICES, complete_cold_code, disambiguate, embedding_rows
 from ..quantize.residual import fit_residual_codebooks, residual_decode, residual_encode
 from ..registry import register
 from ..tokenizer import Code, FitInputs, FitResult, ItemTokenizer
@@ -77,15 +77,7 @@ class RQKMeansTokenizer(ItemTokenizer):
             raise ParameterError(f"{self.scheme}: the index state holds no 'codebooks'")
 
     def _embedding_matrix(self, embedding: Any) -> np.ndarray:
-        matrix = np.asarray(embedding, dtype=np.float32)
-        if matrix.ndim == 1:
-            matrix = matrix[None, :]
-        dim = self.state_["codebooks"].shape[2]
-        if matrix.ndim != 2 or matrix.shape[1] != dim:
-            raise DataError(f"{self.scheme}: embedding must have {dim} values, got shape {np.shape(embedding)}")
-        if not np.isfinite(matrix).all():
-            raise DataError(f"{self.scheme}: embedding holds NaN or infinite values")
-        return matrix
+        return embedding_rows(self.scheme, embedding, int(self.state_["codebooks"].shape[2]))
 
     def semantic_codes(self, embeddings: np.ndarray) -> np.ndarray:
         """Nearest-centroid semantic codes ``int64 (n, L)`` of ``float (n, d)`` embeddings."""

@@ -40,7 +40,7 @@ import numpy as np
 from ..collisions import count_collisions
 from ..errors import DataError, ParameterError
 from ..params import Param, at_least, in_range
-from ..quantize.codes import DISAMBIGUATION_CHOICES, complete_cold_code, disambiguate
+from ..quantize.codes import DISAMBIGUATION_CHOICES, complete_cold_code, disambiguate, embedding_rows
 from ..registry import register
 from ..tokenizer import Code, FitInputs, FitResult, ItemTokenizer
 
@@ -204,15 +204,7 @@ class RQVAETokenizer(ItemTokenizer):
 
     # -- cold start and diagnostics -------------------------------------------
     def _embedding_matrix(self, embedding: Any) -> np.ndarray:
-        matrix = np.asarray(embedding, dtype=np.float32)
-        if matrix.ndim == 1:
-            matrix = matrix[None, :]
-        expected = int(self.model_.in_dim)
-        if matrix.ndim != 2 or matrix.shape[1] != expected:
-            raise DataError(f"{self.scheme}: embedding must have {expected} values, got shape {np.shape(embedding)}")
-        if not np.isfinite(matrix).all():
-            raise DataError(f"{self.scheme}: embedding holds NaN or infinite values")
-        return matrix
+        return embedding_rows(self.scheme, embedding, int(self.model_.in_dim))
 
     def semantic_codes(self, embeddings: np.ndarray) -> np.ndarray:
         """Nearest-code semantic codes ``int64 (n, L)`` of ``float (n, in_dim)`` embeddings."""
