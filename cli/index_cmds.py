@@ -14,6 +14,17 @@ def _echo_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False))
 
 
+def _load_embedding_files(embeddings: Path | None, cf_embeddings: Path | None, item_ids: list[str]):
+    """``(embeddings, cf_embeddings)`` aligned with ``item_ids``; ``None`` where no file is given."""
+    if embeddings is None and cf_embeddings is None:
+        return None, None
+    from semid.embeddings import load_embeddings
+
+    emb = load_embeddings(embeddings, item_ids) if embeddings is not None else None
+    cf = load_embeddings(cf_embeddings, item_ids) if cf_embeddings is not None else None
+    return emb, cf
+
+
 @click.command("list-schemes")
 @click.option("--verbose", "-l", "long", is_flag=True, help="Show requirements and parameters.")
 def list_schemes(long: bool) -> None:
@@ -63,12 +74,7 @@ def build_index_cmd(scheme, data_dir, out_dir, assignments, seed, embeddings, cf
     if seed is not None:
         params["seed"] = seed
     dataset = semid.load_dataset(data_dir)
-    emb = cf = None
-    if embeddings is not None or cf_embeddings is not None:
-        from semid.embeddings import load_embeddings
-
-        emb = load_embeddings(embeddings, dataset.items.item_ids) if embeddings is not None else None
-        cf = load_embeddings(cf_embeddings, dataset.items.item_ids) if cf_embeddings is not None else None
+    emb, cf = _load_embedding_files(embeddings, cf_embeddings, dataset.items.item_ids)
     tokenizer = build_index(scheme, dataset, params=params, embeddings=emb, cf_embeddings=cf)
     tokenizer.save(out_dir, overwrite=overwrite)
     lengths = tokenizer.codes.shape[1]
@@ -95,12 +101,7 @@ def inspect_cmd(index, embeddings, cf_embeddings, plot) -> None:
     if learned or embeddings is not None or cf_embeddings is not None or plot is not None:
         from semid import diagnostics
 
-        emb = cf = None
-        if embeddings is not None or cf_embeddings is not None:
-            from semid.embeddings import load_embeddings
-
-            emb = load_embeddings(embeddings, tokenizer.item_ids) if embeddings is not None else None
-            cf = load_embeddings(cf_embeddings, tokenizer.item_ids) if cf_embeddings is not None else None
+        emb, cf = _load_embedding_files(embeddings, cf_embeddings, tokenizer.item_ids)
         summary["diagnostics"] = diagnostics.learned_diagnostics(tokenizer, embeddings=emb, cf_embeddings=cf)
         if plot is not None:
             diagnostics.plot_level_usage(tokenizer, plot)
