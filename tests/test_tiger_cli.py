@@ -102,3 +102,18 @@ def test_train_refuses_an_existing_run_without_resume(trained):
     result = CliRunner().invoke(cli, ["train", "tiger", "--data", data, "--index", str(root / "index"),
                                       "--out", str(root / "run")])
     assert result.exit_code == 1 and "--resume" in result.stderr
+
+
+def test_evaluate_with_d3_and_a_cf_run_as_assistant(trained):
+    """D3's text-free assistant can be any CF run: its item scores are aggregated through the trie."""
+    root, _, _, data = trained
+    cf_run = root / "sasrec"
+    trained_cf = CliRunner().invoke(cli, ["cf", "train", "sasrec", "--data", data, "--out", str(cf_run),
+                                          "--epochs", "1", "--threads", "1", "--set", "hidden=8"])
+    assert trained_cf.exit_code == 0, trained_cf.output
+    result = CliRunner().invoke(cli, ["evaluate", str(root / "run"), "--data", data, "--users", "10", "--k", "5",
+                                      "--decoding", "d3", "--assistant", str(cf_run), "--alpha", "0.5"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["settings"]["decoding"]["assistant"] == str(cf_run)
+    assert out["metrics"]["invalid_rate"] == 0.0 and out["n_users"] == 10
