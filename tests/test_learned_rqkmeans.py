@@ -9,29 +9,13 @@ import numpy as np
 import pytest
 
 import semid
-from semid.data import ItemTable
+from _learned_testkit import clustered as _clustered
+from _learned_testkit import one_torch_thread  # noqa: F401  (autouse fixture)
 from semid.errors import DataError, ParameterError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread avoids thread-sync overhead on a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def clustered(n=300, dim=16, clusters=12, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(clusters, dim)) * 3
-    x = centers[rng.integers(0, clusters, n)] + rng.normal(size=(n, dim))
-    items = ItemTable({"item_id": f"it{i}"} for i in range(n))
-    return items, x.astype(np.float32)
-
-
+    return _clustered(n=n, dim=dim, clusters=clusters, seed=seed)
 @pytest.fixture(scope="module")
 def fitted():
     items, x = clustered()

@@ -9,30 +9,13 @@ import pytest
 import torch
 
 import semid
-from semid.data import ItemTable
+from _learned_testkit import clustered
+from _learned_testkit import one_torch_thread  # noqa: F401  (autouse fixture)
 from semid.errors import DataError, ParameterError
 from semid.schemes.rqvae import RQVAETokenizer
 
 SMALL = {"n_levels": 2, "codebook_size": 8, "hidden": [32], "code_dim": 8, "epochs": 4, "batch_size": 64,
          "eval_every": 2}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread avoids thread-sync overhead on a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def clustered(n=200, dim=24, clusters=10, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(clusters, dim)) * 3
-    x = centers[rng.integers(0, clusters, n)] + rng.normal(size=(n, dim))
-    return ItemTable({"item_id": f"it{i}"} for i in range(n)), x.astype(np.float32)
 
 
 @pytest.fixture(scope="module")

@@ -7,27 +7,12 @@ import pytest
 import torch
 
 import semid
-from semid.data import ItemTable
+from _learned_testkit import clustered
+from _learned_testkit import one_torch_thread  # noqa: F401  (autouse fixture)
 from semid.quantize.sinkhorn import sinkhorn_assign, sinkhorn_log
 
 SMALL = {"n_levels": 2, "codebook_size": 8, "hidden": [32], "code_dim": 8, "epochs": 3, "batch_size": 64,
          "eval_every": 3}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread avoids thread-sync overhead on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def clustered(n=200, dim=24, clusters=10, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(clusters, dim)) * 3
-    x = centers[rng.integers(0, clusters, n)] + rng.normal(size=(n, dim))
-    return ItemTable({"item_id": f"it{i}"} for i in range(n)), x.astype(np.float32)
 
 
 def test_sinkhorn_spreads_points_uniformly_where_nearest_code_does_not():
