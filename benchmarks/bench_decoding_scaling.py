@@ -2,7 +2,9 @@
 
 Times :func:`semid.gen.decoding.constrained_beam_search` with a model-free stepper
 (fixed random log-probabilities, so only the constraint work is measured: table
-gathers, candidate scoring, top-k, finished pool) on synthetic 4 x 256 codes
+gathers, candidate scoring, top-k, finished pool), in the default adaptive mode
+(candidates padded to the widest live node) and with ``static_shapes=True``
+(padded to the level's vocabulary size, 256), on synthetic 4 x 256 codes
 (``bench_decoding.synthetic_codes``) of growing catalogues, 64 users x 20 beams.
 For contrast, the reference constraint (transformers' ``PrefixConstrainedLogitsProcessor``
 calling a nested-dict ``prefix_allowed_tokens_fn`` for every beam) is timed on the
@@ -46,20 +48,25 @@ class FixedLogProbStepper:
         return self.log_probs, state
 
 
-def time_semid(tables, users: int, beams: int, k: int, vocab_size: int, repeats: int) -> dict:
+def time_semid(tables, users: int, beams: int, k: int, vocab_size: int, repeats: int, *, static: bool = False) -> dict:
+    """Median ms per step of the search; ``static``: ``static_shapes=True`` (width = level size)."""
     from semid.gen.decoding import constrained_beam_search
 
     stepper = FixedLogProbStepper(users * beams, vocab_size)
-    constrained_beam_search(stepper, tables, None, num_beams=beams, k=k)  # warm-up
+    options = {"num_beams": beams, "k": k, "static_shapes": static}
+    constrained_beam_search(stepper, tables, None, **options)  # warm-up
     walls, cpus, steps = [], [], tables.max_steps
     for _ in range(repeats):
         with Timer() as timer:
-            items, _ = constrained_beam_search(stepper, tables, None, num_beams=beams, k=k)
+            items, _ = constrained_beam_search(stepper, tables, None, **options)
         walls.append(timer.wall / steps)
         cpus.append(timer.cpu / steps)
+    prefix = "static_" if static else ""
     return {
-        "ms_per_step_wall": 1e3 * statistics.median(walls), "ms_per_step_cpu": 1e3 * statistics.median(cpus),
-        "valid": float((items >= 0).float().mean()),
+        f"{prefix}ms_per_step_wall": 1e3 * statistics.median(walls),
+        f"{prefix}ms_per_step_cpu": 1e3 * statistics.median(cpus),
+        f"{prefix}valid": float((items >= 0).float().mean()),
+        f"_{prefix}items": items,
     }
 
 
@@ -74,8 +81,8 @@ def count_candidates(tables, users: int, beams: int, k: int, vocab_size: int) ->
 
     original, seen = TrieTables.allowed, []
 
-    def counting(self, nodes, active=None):
-        tokens, children = original(self, nodes, active)
+    def counting(self, nodes, active=None, *, width=None):
+        tokens, children = original(self, nodes, active, width=width)
         seen.append((tokens.numel(), int((tokens >= 0).sum())))
         return tokens, children
 
@@ -161,8 +168,10 @@ def main() -> None:
             "items": n_items, "nodes": trie.n_nodes, "branching": _branching_by_depth(trie),
             "build_s": build_s, "table_mb": table_mb,
             **time_semid(tables, args.users, args.beams, args.k, vocab_size, args.repeats),
+            **time_semid(tables, args.users, args.beams, args.k, vocab_size, args.repeats, static=True),
             **count_candidates(tables, args.users, args.beams, args.k, vocab_size),
         }
+        row["static_same_items"] = bool(torch.equal(row.pop("_items"), row.pop("_static_items")))
         row["ns_per_padded_candidate_cpu"] = 1e6 * row["ms_per_step_cpu"] / row["padded_per_step"]
         if n_items == min(int(x) for x in args.sizes.split(",")):
             row["reference_ms_per_step_wall"] = time_reference(
@@ -180,14 +189,15 @@ def record(rows: list[dict], args) -> None:
         f"{args.threads} thread(s), no model)\n\n{stamp()}",
         "| items | trie nodes | children per node by depth [max, mean] | build tables (s) | edge tables (MiB) "
         "| semid ms/step (wall) | semid ms/step (CPU) | candidates/step: valid, padded | CPU ns per padded candidate "
-        "| valid outputs |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| valid outputs | static shapes: ms/step (wall) | static shapes: ms/step (CPU) | static: same items |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['items']:,} | {r['nodes']:,} | {r['branching']} | {r['build_s']:.1f} | {r['table_mb']:.1f} | "
             f"{r['ms_per_step_wall']:.2f} | {r['ms_per_step_cpu']:.2f} | {r['valid_per_step']:,.0f}, "
-            f"{r['padded_per_step']:,.0f} | {r['ns_per_padded_candidate_cpu']:.1f} | {100 * r['valid']:.0f}% |"
+            f"{r['padded_per_step']:,.0f} | {r['ns_per_padded_candidate_cpu']:.1f} | {100 * r['valid']:.0f}% | "
+            f"{r['static_ms_per_step_wall']:.2f} | {r['static_ms_per_step_cpu']:.2f} | {r['static_same_items']} |"
         )
     ref = [r for r in rows if "reference_ms_per_step_wall" in r]
     if ref:

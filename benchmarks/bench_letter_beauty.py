@@ -9,7 +9,8 @@ item pairs that share a level-1 (or level-1+2) prefix, beside random pairs; the 
 for the MiniLM embeddings (semantic coherence), to show what the CF term trades.
 Writes ``benchmarks/results/letter.md``::
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_letter_beauty.py --epochs 200
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_letter_beauty.py --epochs 50 \\
+        --schemes rqvae,usm,letter --alphas 0.02,0.2,1.0
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def run_scheme(name: str, params: dict, items, semantic: np.ndarray, cf: np.ndar
         "seconds": round(seconds, 1),
         "utilization": info["utilization"],
         "collision_rate_before": info["collision_rate_before"],
+        # usm / letter(indexing=sinkhorn): what the reference codes leave in their index
+        "collision_rate_after_sinkhorn": info.get("collision_rate_after_sinkhorn"),
+        "params": {k: params[k] for k in ("alpha", "tau", "indexing") if k in params},
         "collisions_resolved": tok.collisions_resolved_,
         "recon_mse": info["recon_mse"],
         "cf_coherence": [round(prefix_coherence(semantic_codes, cf, d), 4) for d in (1, 2)],
@@ -85,7 +89,9 @@ def main() -> None:
     parser.add_argument("--embeddings", default="/work/cache/emb/beauty-minilm.npz")
     parser.add_argument("--cf-embeddings", default="/work/cache/emb/beauty-sasrec32.npz")
     parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--alpha", type=float, default=0.02)
+    parser.add_argument("--alphas", default="0.02", help="LETTER CF weights, comma separated (one row each).")
+    parser.add_argument("--indexing", default="sinkhorn", choices=("sinkhorn", "extra_level"),
+                        help="LETTER collision handling (default: Sinkhorn on the last level, as LETTER's code).")
     parser.add_argument("--diversity-beta", type=float, default=1e-4)
     parser.add_argument("--tau", type=float, default=1.0)
     parser.add_argument("--schemes", default="rqvae,letter")
@@ -98,10 +104,17 @@ def main() -> None:
     semantic = load_embeddings(args.embeddings, items.item_ids)
     cf = load_embeddings(args.cf_embeddings, items.item_ids)
     common = {"n_levels": 4, "codebook_size": 256, "code_dim": 32, "epochs": args.epochs, "seed": 0}
-    letter = {**common, "alpha": args.alpha, "diversity_beta": args.diversity_beta, "tau": args.tau}
-    results = []
+    alphas = [float(a) for a in args.alphas.split(",")]
+    runs = []
     for name in [s.strip() for s in args.schemes.split(",")]:
-        result = run_scheme(name, letter if name == "letter" else common, items, semantic, cf)
+        if name == "letter":
+            runs += [("letter", {**common, "alpha": a, "diversity_beta": args.diversity_beta, "tau": args.tau,
+                                 "indexing": args.indexing}) for a in alphas]
+        else:
+            runs.append((name, common))
+    results = []
+    for name, params in runs:
+        result = run_scheme(name, params, items, semantic, cf)
         print(json.dumps(result), flush=True)
         results.append(result)
     baseline_cf, baseline_sem = random_pair_cosine(cf), random_pair_cosine(semantic)
@@ -110,22 +123,28 @@ def main() -> None:
         "",
         f"Semantic input: `{args.embeddings}` ({semantic.shape[1]}-d). CF input (LETTER only): "
         f"`{args.cf_embeddings}` ({cf.shape[1]}-d SASRec item embeddings, see cf.md).",
-        f"Both: 4 levels x 256 codes, code dim 32, {args.epochs} epochs, RQ-VAE defaults otherwise, seed 0. "
-        f"LETTER: alpha {args.alpha}, diversity beta {args.diversity_beta}, tau {args.tau}, K = 10, "
-        "re-clustering every 10 epochs.",
+        f"All: 4 levels x 256 codes, code dim 32, {args.epochs} epochs, RQ-VAE defaults otherwise, seed 0. "
+        f"LETTER: alpha as in the table, diversity beta {args.diversity_beta}, tau {args.tau}, K = 10, "
+        f"re-clustering every 10 epochs, indexing {args.indexing}.",
+        "Collisions before resolution = items whose nearest code is shared; after Sinkhorn = what is left "
+        "after the Sinkhorn re-assignment of the last level (usm, letter with indexing=sinkhorn), i.e. what the "
+        "LC-Rec / LETTER reference code keeps in its index (ANCHORS.md: LETTER's released Beauty index, 0.11%). "
+        "semid then assigns the rest uniquely: every final code is distinct.",
         "CF coherence = mean cosine of the SASRec embeddings over item pairs sharing a level-1 (L1) or "
         "level-1+2 (L1-2) prefix; semantic coherence = the same on the MiniLM embeddings. "
         f"Random pairs: CF {baseline_cf:.4f}, semantic {baseline_sem:.4f}.",
         "",
         stamp().rstrip("\n") + f"\n- peak RSS: {peak_rss_mb():.0f} MiB",
         "",
-        "| scheme | build (s) | utilization per level | collisions before resolution | recon MSE | CF coh. L1 | CF coh. L1-2 | sem. coh. L1 | sem. coh. L1-2 | distinct L1 / L1-2 prefixes |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| scheme | alpha | build (s) | utilization per level | collisions before resolution | after Sinkhorn | recon MSE | CF coh. L1 | CF coh. L1-2 | sem. coh. L1 | sem. coh. L1-2 | distinct L1 / L1-2 prefixes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         util = " / ".join(f"{u:.3f}" for u in r["utilization"])
+        after = "-" if r["collision_rate_after_sinkhorn"] is None else f"{r['collision_rate_after_sinkhorn'] * 100:.3f}%"
         lines.append(
-            f"| {r['scheme']} | {r['seconds']} | {util} | {r['collision_rate_before'] * 100:.2f}% | {r['recon_mse']} | "
+            f"| {r['scheme']} | {r['params'].get('alpha', '-')} | {r['seconds']} | {util} | "
+            f"{r['collision_rate_before'] * 100:.2f}% | {after} | {r['recon_mse']} | "
             f"{r['cf_coherence'][0]} | {r['cf_coherence'][1]} | {r['semantic_coherence'][0]} | "
             f"{r['semantic_coherence'][1]} | {r['distinct_prefixes'][0]} / {r['distinct_prefixes'][1]} |"
         )

@@ -66,4 +66,37 @@ def stats_cmd(dataset_dir: str) -> None:
     click.echo(json.dumps(dataset_stats(load_dataset(dataset_dir)), indent=2, sort_keys=True))
 
 
+@data.command("subset")
+@click.argument("src")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--top-items", type=int, default=None, help="Keep the N most frequent items.")
+@click.option("--users", type=int, default=None, help="Keep a seeded sample of N users (before k-core).")
+@click.option("--min-user", type=int, default=5, show_default=True, help="k-core: fewest interactions per user.")
+@click.option("--min-item", type=int, default=5, show_default=True, help="k-core: fewest interactions per item.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --users sample.")
+@click.option("--name", default=None, help="Name of the new dataset (default: SRC's name + '-subset').")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def subset_cmd(
+    src: str, out: Path, top_items: int | None, users: int | None, min_user: int, min_item: int, seed: int,
+    name: str | None, overwrite: bool,
+) -> None:
+    """Write a smaller dataset derived from SRC (directory or builtin:NAME) to OUT.
+
+    Keeps the --top-items most frequent items and/or a seeded sample of --users users,
+    then applies the k-core filter until it is stable. Sequence order and
+    timestamps are kept; OUT's dataset.json records how it was derived.
+    """
+    from semid.data import load_dataset, save_dataset, subset_dataset
+
+    if out.exists() and not overwrite:
+        raise ArtifactError(f"{out} already exists; pass --overwrite to replace it")
+    dataset = subset_dataset(
+        load_dataset(src), top_items=top_items, users=users, min_user_interactions=min_user,
+        min_item_interactions=min_item, seed=seed, name=name,
+    )
+    save_dataset(dataset, out, overwrite=overwrite)
+    seqs = dataset.sequences
+    click.echo(f"wrote {out}: {len(seqs)} users, {len(dataset.items)} items, {seqs.n_interactions} interactions")
+
+
 commands = [data]

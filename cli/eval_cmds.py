@@ -28,9 +28,16 @@ RECOMMENDER_LOADERS: dict[str, str] = {
 }
 
 
+#: ``semid evaluate popularity`` evaluates the most-popular baseline (no run directory).
+POPULARITY = "popularity"
+
+
 def run_model_type(run_path: Path) -> str:
     """The model type of a run directory (see the module docstring)."""
     from semid.errors import ArtifactError
+
+    if str(run_path) == POPULARITY and not run_path.exists():
+        return POPULARITY
 
     if (run_path / "run.json").exists():
         from semid.gen.runs import open_run
@@ -50,6 +57,10 @@ def load_recommender(run_path: Path, **options: Any):
     from semid.errors import ParameterError
 
     model_type = run_model_type(run_path)
+    if model_type == POPULARITY:
+        from semid.evaluation import MostPopular
+
+        return MostPopular(options["dataset"])
     target = RECOMMENDER_LOADERS.get(model_type, f"semid.gen.{model_type}:load_recommender")
     module_name, _, function = target.partition(":")
     try:
@@ -143,7 +154,11 @@ def _parse_ks(text: str) -> list[int]:
 @click.option("--device", default="cpu", show_default=True)
 def evaluate_cmd(run, data_dir, split, beams, decoding, assistant, alpha, k_text, users, seed, exclude_seen,
                  max_history, index_dir, checkpoint, device) -> None:
-    """Leave-one-out, full-ranking evaluation of a trained RUN; prints JSON."""
+    """Leave-one-out, full-ranking evaluation of a trained RUN; prints JSON.
+
+    RUN may be the word `popularity`: the most frequent training items, the
+    baseline every model must beat.
+    """
     import semid
     from semid.errors import ParameterError
     from semid.evaluation import evaluate

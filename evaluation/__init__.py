@@ -1,5 +1,6 @@
 """Evaluation: the leave-one-out protocol, full-ranking metrics, index diagnostics."""
 
+from .baselines import MostPopular
 from .beyond import beyond_accuracy_metrics
 from .evaluate import Recommender, evaluate, evaluate_cases
 from .metrics import DEFAULT_KS, hit_ranks, ranking_metrics
@@ -9,6 +10,7 @@ __all__ = [
     "DEFAULT_KS",
     "EvalCase",
     "LeaveOneOut",
+    "MostPopular",
     "Recommender",
     "beyond_accuracy_metrics",
     "evaluate",

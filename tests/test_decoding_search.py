@@ -67,6 +67,28 @@ def test_enough_beams_equals_exhaustive_search(seed, n_levels, size, n_items, va
         assert set(items[b].tolist()) == set(top.indices.tolist()) or _ties(exact, k)
 
 
+@settings(max_examples=30, deadline=None)
+@given(**trie_params, extra_beams=st.integers(0, 4), use_eos=st.booleans())
+def test_static_shapes_give_the_same_result(seed, n_levels, size, n_items, variable, k, extra_beams, use_eos):
+    codes = random_codes(seed, n_levels, size, n_items, variable)
+    trie, vocab, tables = make_tables(codes, size, require_eos=True if use_eos else None)
+    stepper = PrefixHashStepper(2 + vocab.n_tokens, seed=seed)
+    users = torch.arange(3)
+    adaptive = constrained_beam_search(stepper, tables, users, num_beams=k + extra_beams, k=k)
+    static = constrained_beam_search(stepper, tables, users, num_beams=k + extra_beams, k=k, static_shapes=True)
+    torch.testing.assert_close(static[1], adaptive[1], rtol=0, atol=1e-6)
+    assert torch.equal(static[0], adaptive[0])
+
+
+def test_static_width_is_the_level_size():
+    codes = random_codes(3, 3, 5, 20, False)
+    trie, vocab, tables = make_tables(codes, 5)
+    assert tables.level_sizes == (5, 5, 5) and tables.level_width(3) == 1
+    tok, child = tables.allowed(torch.zeros(2, 1, dtype=torch.long), width=tables.level_width(0))
+    assert tok.shape == child.shape == (2, 1, 5)
+    assert set(tok[0, 0][tok[0, 0] >= 0].tolist()) == {2 + int(c) for c in set(codes[:, 0].tolist())}
+
+
 def _ties(values, k):
     ordered = values.sort(descending=True).values
     return k < len(values) and math.isclose(float(ordered[k - 1]), float(ordered[k]), abs_tol=1e-5)

@@ -40,6 +40,24 @@ def test_fit_with_projected_cf_embeddings_drops_the_projection(items, embeddings
     assert len(set(tok.encode_batch(items.item_ids))) == len(items)
 
 
+@pytest.mark.parametrize("indexing", ["sinkhorn", "extra_level"])
+def test_both_indexing_policies_give_unique_codes(items, embeddings, indexing):
+    cf = np.random.default_rng(1).normal(size=(len(items), 8)).astype(np.float32)
+    # 356 items on 2 x 8 codes: many share a code, so the policies really differ.
+    tok = semid.make("letter", **FAST, indexing=indexing).fit(items, embeddings=embeddings, cf_embeddings=cf)
+    codes = tok.encode_batch(items.item_ids)
+    assert len(set(codes)) == len(items)
+    info = tok.info_
+    assert info["collision_rate_before"] > 0
+    if indexing == "sinkhorn":
+        # Sinkhorn spreads the last level; what it leaves is assigned uniquely within prefixes
+        assert info["collisions_after_sinkhorn"] <= info["collisions_nearest"]
+        assert "reassigned_by_assignment" in info
+    else:
+        assert "collisions_after_sinkhorn" not in info
+        assert len(codes[0]) == FAST["n_levels"] + 1  # TIGER: an extra level for every item
+
+
 def test_codebook_clusters_are_balanced(items, embeddings):
     cf = np.random.default_rng(1).normal(size=(len(items), 8)).astype(np.float32)
     params = {**FAST, "codebook_size": 16, "n_clusters": 4}

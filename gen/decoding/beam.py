@@ -80,6 +80,7 @@ def constrained_beam_search(
     assistant: torch.Tensor | None = None,
     alpha: float = 0.0,
     debias_ghost_tokens: bool = False,
+    static_shapes: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` distinct valid items per user under the trie.
@@ -95,6 +96,11 @@ def constrained_beam_search(
             for D3, or None.
         alpha: weight of the assistant in ``[0, 1]`` (0: model only).
         debias_ghost_tokens: leave forced single-choice steps out of the score.
+        static_shapes: pad every step's candidates to the level's vocabulary size
+            and never stop early, so each step's tensor shapes depend only on the
+            index's vocabulary and the loop reads nothing back from the device
+            (accelerators, compiled graphs). Same result as the default adaptive
+            width, which is cheaper on a CPU.
         progress: called with the step number after each step (e.g. a tqdm update).
 
     Returns:
@@ -137,7 +143,8 @@ def constrained_beam_search(
 
     for depth in range(tables.max_steps):
         alive = score > -math.inf
-        tok, child = tables.allowed(node, alive)  # (B, N, W), W = widest live node
+        width = tables.level_width(depth) if static_shapes else None
+        tok, child = tables.allowed(node, alive, width=width)  # (B, N, W): W = widest live node or level size
         if tables.uses_eos:
             eos = torch.where(tables.eos_allowed[node], tables.eos_token_id, -1)
             tok = torch.cat([tok, eos.unsqueeze(-1)], dim=-1)
@@ -174,7 +181,9 @@ def constrained_beam_search(
         top_key, pick = cont_key.topk(min(num_beams, cont_key.shape[1]), dim=1)
         pick, top_key = _pad_columns(pick, top_key, num_beams)
         alive = top_key > -math.inf
-        if not bool(alive.any()) or _cannot_improve(top_key, pool_key, length_normalization):
+        if not static_shapes and (
+            not bool(alive.any()) or _cannot_improve(top_key, pool_key, length_normalization)
+        ):
             break
         width = tok.shape[-1]
         score = torch.where(alive, cand_score.view(batch, -1).gather(1, pick), neg_inf)

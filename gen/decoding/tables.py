@@ -26,6 +26,14 @@ Per-step cost. The trie's edges are stored in CSR order (``child_ptr``,
 nodes asked about, so the allowed tokens and children of every beam come from one
 gather per step. The work per step is ``rows x that width``: it does not depend on
 the number of items, only on the branching, which the level sizes bound.
+
+Static shapes. ``allowed(..., width=tables.level_width(depth))`` pads every node
+to the size of its level instead (the vocabulary's codebook size, e.g. 256): the
+step's shapes then depend on nothing but the index's vocabulary, never on which
+nodes the beams reached, and reading the widest node back from the device is
+avoided. That is the mode for accelerators and compiled graphs, and it makes the
+constraint's cost per step exactly flat in the number of items; on a CPU the
+adaptive width is cheaper (it is never wider).
 """
 
 from __future__ import annotations
@@ -97,6 +105,8 @@ class TrieTables:
             is False).
         max_depth: length of the longest code.
         fixed_length: every code has ``max_depth`` tokens.
+        level_sizes: tokens of each code level in the vocabulary (the widest any
+            node of that depth can branch), ``max_depth`` entries.
     """
 
     child_ptr: torch.Tensor
@@ -113,6 +123,7 @@ class TrieTables:
     eos_token_id: int
     max_depth: int
     fixed_length: bool
+    level_sizes: tuple[int, ...] = ()
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -206,6 +217,7 @@ class TrieTables:
             eos_token_id=eos_token_id,
             max_depth=max_depth,
             fixed_length=bool(trie.fixed_length),
+            level_sizes=tuple(int(x) for x in vocab.level_sizes[:max_depth]),
         )
 
     # -- properties -------------------------------------------------------------------
@@ -227,6 +239,11 @@ class TrieTables:
         """Smallest model vocabulary that holds every code token and EOS."""
         return max(int(self.token_to_vocab.numel()), self.eos_token_id + 1)
 
+    def level_width(self, depth: int) -> int:
+        """Static padding width for nodes of ``depth``: the level's vocabulary size
+        (1 past the deepest level, where only EOS can follow)."""
+        return self.level_sizes[depth] if depth < len(self.level_sizes) else 1
+
     @property
     def device(self) -> torch.device:
         return self.terminal_item.device
@@ -247,22 +264,29 @@ class TrieTables:
         return copies[key]
 
     # -- lookups ----------------------------------------------------------------------
-    def allowed(self, nodes: torch.Tensor, active: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def allowed(
+        self, nodes: torch.Tensor, active: torch.Tensor | None = None, *, width: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Allowed code tokens and children of ``nodes``, padded to their largest branching.
 
         Args:
             nodes: ``int64 (...)`` node ids.
             active: optional ``bool (...)``; inactive entries get no tokens (and do
                 not widen the padding).
+            width: pad to exactly this many slots (static shapes, e.g.
+                :meth:`level_width`); must be at least the branching of every active
+                node, which the level size of their depth guarantees. ``None``: the
+                largest child count among active nodes.
 
         Returns:
-            ``(tokens, children)``, each ``int64 (..., width)`` with ``width >= 1``
-            the largest child count among active nodes, ``-1`` padded.
+            ``(tokens, children)``, each ``int64 (..., width)`` with ``width >= 1``,
+            ``-1`` padded.
         """
         counts = self.n_children[nodes]
         if active is not None:
             counts = torch.where(active, counts, torch.zeros_like(counts))
-        width = max(int(counts.max()) if counts.numel() else 0, 1)
+        if width is None:
+            width = max(int(counts.max()) if counts.numel() else 0, 1)
         slot = torch.arange(width, device=nodes.device)
         present = slot < counts.unsqueeze(-1)
         edge = torch.where(present, self.child_ptr[nodes].unsqueeze(-1) + slot, torch.zeros_like(slot))

@@ -11,6 +11,7 @@ from .dataset import (
     save_dataset,
 )
 from .stats import dataset_stats
+from .subset import subset_dataset
 
 __all__ = [
     "DATASET_FORMAT",
@@ -23,4 +24,5 @@ __all__ = [
     "load_dataset",
     "resolve_dataset_path",
     "save_dataset",
+    "subset_dataset",
 ]

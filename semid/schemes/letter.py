@@ -19,6 +19,14 @@ The loss of every training batch is ``L_sem + alpha * L_cf + diversity_beta * L_
   codes into balanced groups counters code-assignment bias (a few codes taking
   most items).
 
+Indexing (``indexing``): ``"sinkhorn"`` (default, as LETTER's released code,
+which builds on LC-Rec's) gives items their nearest codes, re-assigns the last
+level of items that still share a code by Sinkhorn-Knopp for up to ``sk_rounds``
+rounds, and then, unlike the reference, resolves what is left by a unique
+minimum-distance assignment within each prefix (see
+:class:`~semid.schemes.usm.UniformLastLevel`); ``"extra_level"`` keeps nearest
+codes and numbers colliding items on an extra level, as TIGER.
+
 With ``tau = 1`` the two contrastive terms are exactly the paper's formulas
 (plain inner products); LETTER reports tau in 0.7-1.0 as a sensitive setting.
 Defaults follow LETTER: 4 levels x 256 codes, code dim 32, alpha 0.02,
@@ -38,6 +46,7 @@ from ..params import Param, at_least
 from ..registry import register
 from ..tokenizer import FitInputs, FitResult
 from .rqvae import RQVAETokenizer
+from .usm import SINKHORN_PARAMS, UniformLastLevel
 
 __all__ = ["LetterTokenizer"]
 
@@ -49,10 +58,15 @@ def _positive(value: Any) -> str | None:
 
 
 @register
-class LetterTokenizer(RQVAETokenizer):
+class LetterTokenizer(UniformLastLevel, RQVAETokenizer):
     """LETTER item tokenizer: RQ-VAE semantic IDs regularized by CF embeddings and code diversity."""
 
     scheme = "letter"
+    collision_policy = (
+        "indexing=sinkhorn (default, LETTER): Sinkhorn re-assignment on the last level, then a minimum-distance "
+        "unique assignment within each prefix (extra level only if a prefix overflows); "
+        "indexing=extra_level: TIGER's extra level numbering colliding items"
+    )
     requires = frozenset({"embeddings", "cf_embeddings"})
     description = "LETTER: RQ-VAE + collaborative (CF contrastive) and diversity regularization"
     params: dict[str, Param] = {
@@ -63,6 +77,10 @@ class LetterTokenizer(RQVAETokenizer):
         "n_clusters": Param("n_clusters", 10, "constrained k-means clusters of codebook vectors per level", at_least(2)),
         "tau": Param("tau", 1.0, "temperature of both contrastive losses", _positive),
         "recluster_every": Param("recluster_every", 10, "epochs between re-clusterings of the codebooks", at_least(1)),
+        "indexing": Param("indexing", "sinkhorn",
+                          "collisions: Sinkhorn on the last level then unique assignment (LETTER), or extra_level (TIGER)",
+                          choices=("sinkhorn", "extra_level")),
+        **SINKHORN_PARAMS,
     }
 
     @classmethod
@@ -114,7 +132,14 @@ class LetterTokenizer(RQVAETokenizer):
         # Training is over: the projection only served L_cf and is not part of the index.
         if hasattr(self.model_, "cf_projection"):
             del self.model_.cf_projection
+        if self._params["indexing"] == "sinkhorn":
+            return self._uniform_assign(x)
         return super()._assign_semantic_codes(x)
+
+    def _finish_codes(self, semantic: np.ndarray, x):  # noqa: ANN001
+        if self._params["indexing"] == "sinkhorn":
+            return self._uniform_finish(semantic, x)
+        return super()._finish_codes(semantic, x)
 
     # -- regularizers -----------------------------------------------------------
     def on_epoch_start(self, epoch: int) -> None:

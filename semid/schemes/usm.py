@@ -25,7 +25,7 @@ from ..registry import register
 from ..vocab import CodeVocab
 from .rqvae import RQVAETokenizer
 
-__all__ = ["USMTokenizer"]
+__all__ = ["SINKHORN_PARAMS", "USMTokenizer", "UniformLastLevel"]
 
 
 def _colliding(codes: np.ndarray) -> np.ndarray:
@@ -34,39 +34,26 @@ def _colliding(codes: np.ndarray) -> np.ndarray:
     return counts[inverse.reshape(-1)] > 1
 
 
-@register
-class USMTokenizer(RQVAETokenizer):
-    """RQ-VAE with Sinkhorn uniform assignment on the last level (LC-Rec)."""
+#: Parameters of the Sinkhorn re-assignment at indexing, shared by usm and letter.
+SINKHORN_PARAMS: dict[str, Param] = {
+    "sk_epsilon": Param("sk_epsilon", 0.003, "Sinkhorn entropy weight on the last level", at_least(1e-6)),
+    "sk_iters": Param("sk_iters", 50, "Sinkhorn-Knopp iterations", at_least(1)),
+    "sk_rounds": Param("sk_rounds", 20, "re-assignment rounds for colliding items at indexing", at_least(0)),
+}
 
-    scheme = "usm"
-    collision_policy = (
-        "LC-Rec uniform semantic mapping (Sinkhorn on the last level), then a minimum-distance "
-        "unique assignment within each prefix; an extra level only if a prefix overflows"
-    )
-    description = "RQ-VAE with uniform semantic mapping on the last level (LC-Rec)"
-    params: dict[str, Param] = {
-        **RQVAETokenizer.params,
-        "n_levels": Param("n_levels", 4, "semantic levels L (LC-Rec: 4)", at_least(2)),
-        "sk_epsilon": Param("sk_epsilon", 0.003, "Sinkhorn entropy weight on the last level", at_least(1e-6)),
-        "sk_iters": Param("sk_iters", 50, "Sinkhorn-Knopp iterations", at_least(1)),
-        "sk_rounds": Param("sk_rounds", 20, "re-assignment rounds for colliding items at indexing", at_least(0)),
-        "disambiguation": Param("disambiguation", "colliding_only",
-                                "fallback when a prefix holds more than codebook_size items",
-                                choices=("always", "colliding_only")),
-    }
 
-    @classmethod
-    def conformance_params(cls) -> dict[str, Any]:
-        return {**RQVAETokenizer.conformance_params(), "n_levels": 2, "codebook_size": 8}
+class UniformLastLevel:
+    """Indexing by uniform semantic mapping on the last level, for RQ-VAE tokenizers.
 
-    def _sinkhorn_epsilons(self) -> list[float]:
-        p = self._params
-        return [0.0] * (p["n_levels"] - 1) + [p["sk_epsilon"]]
-
-    def _train_config(self):
-        config = super()._train_config()
-        config.sinkhorn_iters = self._params["sk_iters"]
-        return config
+    :meth:`_uniform_assign`: nearest codes, then up to ``sk_rounds`` Sinkhorn
+    re-assignments of the last level over the items that still share a code
+    (LC-Rec's and LETTER's indexing). :meth:`_uniform_finish`: the remaining
+    collisions get distinct last-level codes within their prefix by a
+    minimum-distance assignment; an extra level only where a prefix holds more
+    than ``codebook_size`` items. Needs ``self.model_`` (an RQ-VAE) and the
+    :data:`SINKHORN_PARAMS` plus ``codebook_size``, ``n_levels`` and
+    ``disambiguation`` in ``self._params``.
+    """
 
     def _last_level(self, x) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
         """Nearest codes ``int64 (n, L)`` and last-level distances ``float (n, K)``."""
@@ -79,7 +66,7 @@ class USMTokenizer(RQVAETokenizer):
             distances = self.model_.level_distances(q.residuals[:, last], last)
         return q.codes.numpy(), distances.numpy()
 
-    def _assign_semantic_codes(self, x) -> tuple[np.ndarray, dict[str, Any]]:  # noqa: ANN001
+    def _uniform_assign(self, x) -> tuple[np.ndarray, dict[str, Any]]:  # noqa: ANN001
         import torch
 
         from ..quantize.sinkhorn import sinkhorn_assign
@@ -96,15 +83,18 @@ class USMTokenizer(RQVAETokenizer):
                 break
             rounds += 1
             codes[rows, -1] = sinkhorn_assign(torch.from_numpy(distances[rows]), p["sk_epsilon"], p["sk_iters"]).numpy()
+        after = count_collisions(codes)
         return codes, {
             # Before any resolution = nearest codes, as for rqvae (and as the curve reports).
             "collision_rate_before": round(before / len(codes), 5),
             "collisions_nearest": int(before),
             "sinkhorn_rounds": int(rounds),
-            "collisions_after_sinkhorn": int(count_collisions(codes)),
+            # What LC-Rec / LETTER leave in their index (they stop here).
+            "collisions_after_sinkhorn": int(after),
+            "collision_rate_after_sinkhorn": round(after / len(codes), 5),
         }
 
-    def _finish_codes(self, semantic: np.ndarray, x) -> tuple[np.ndarray, Any, int, dict[str, Any]]:  # noqa: ANN001
+    def _uniform_finish(self, semantic: np.ndarray, x) -> tuple[np.ndarray, Any, int, dict[str, Any]]:  # noqa: ANN001
         from scipy.optimize import linear_sum_assignment
 
         p = self._params
@@ -138,3 +128,42 @@ class USMTokenizer(RQVAETokenizer):
             "overflow_prefixes": overflow_prefixes,
             "extra_level": bool(final.shape[1] > p["n_levels"]),
         }
+
+
+@register
+class USMTokenizer(UniformLastLevel, RQVAETokenizer):
+    """RQ-VAE with Sinkhorn uniform assignment on the last level (LC-Rec)."""
+
+    scheme = "usm"
+    collision_policy = (
+        "LC-Rec uniform semantic mapping (Sinkhorn on the last level), then a minimum-distance "
+        "unique assignment within each prefix; an extra level only if a prefix overflows"
+    )
+    description = "RQ-VAE with uniform semantic mapping on the last level (LC-Rec)"
+    params: dict[str, Param] = {
+        **RQVAETokenizer.params,
+        "n_levels": Param("n_levels", 4, "semantic levels L (LC-Rec: 4)", at_least(2)),
+        **SINKHORN_PARAMS,
+        "disambiguation": Param("disambiguation", "colliding_only",
+                                "fallback when a prefix holds more than codebook_size items",
+                                choices=("always", "colliding_only")),
+    }
+
+    @classmethod
+    def conformance_params(cls) -> dict[str, Any]:
+        return {**RQVAETokenizer.conformance_params(), "n_levels": 2, "codebook_size": 8}
+
+    def _sinkhorn_epsilons(self) -> list[float]:
+        p = self._params
+        return [0.0] * (p["n_levels"] - 1) + [p["sk_epsilon"]]
+
+    def _train_config(self):
+        config = super()._train_config()
+        config.sinkhorn_iters = self._params["sk_iters"]
+        return config
+
+    def _assign_semantic_codes(self, x) -> tuple[np.ndarray, dict[str, Any]]:  # noqa: ANN001
+        return self._uniform_assign(x)
+
+    def _finish_codes(self, semantic: np.ndarray, x) -> tuple[np.ndarray, Any, int, dict[str, Any]]:  # noqa: ANN001
+        return self._uniform_finish(semantic, x)

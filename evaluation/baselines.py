@@ -1,0 +1,40 @@
+"""Reference recommenders that need no training: the bar any model must clear."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from semid.data.dataset import Dataset
+
+from .split import leave_one_out
+
+__all__ = ["MostPopular"]
+
+
+class MostPopular:
+    """The most frequent items of the training split, the same list for every user.
+
+    Counts come from the leave-one-out training sequences only (validation and
+    test items excluded), so the baseline sees exactly what the models see.
+    Ties are broken by the dataset's item order, so the ranking is deterministic.
+    """
+
+    def __init__(self, dataset: Dataset):
+        counts = Counter(item for seq in leave_one_out(dataset).train_sequences for item in seq)
+        order = {item: i for i, item in enumerate(dataset.items.item_ids)}
+        self.ranked: list[str] = sorted(counts, key=lambda item: (-counts[item], order[item]))
+
+    def recommend(
+        self,
+        histories: Sequence[Sequence[str]],
+        k: int,
+        *,
+        exclude: Sequence[set[str]] | None = None,
+        users: Sequence[str] | None = None,
+    ) -> list[list[str | None]]:
+        lists: list[list[str | None]] = []
+        for row in range(len(histories)):
+            skip = exclude[row] if exclude is not None else set()
+            lists.append([item for item in self.ranked[: k + len(skip)] if item not in skip][:k])
+        return lists
