@@ -128,28 +128,9 @@ def main() -> None:
     logging.info("results appended to %s", args.results)
 
 
-class MostPopular:
-    """Reference recommender: the most frequent training-split items, the same for every user."""
-
-    def __init__(self, dataset):
-        from collections import Counter
-
-        from semid.evaluation import leave_one_out
-
-        counts = Counter(i for seq in leave_one_out(dataset).train_sequences for i in seq)
-        self.ranked = [item for item, _ in counts.most_common()]
-
-    def recommend(self, histories, k, *, exclude=None, users=None):
-        out = []
-        for row in range(len(histories)):
-            skip = exclude[row] if exclude is not None else set()
-            out.append([i for i in self.ranked[: k + len(skip)] if i not in skip][:k])
-        return out
-
-
 def popularity_reference(dataset, users: int, seed: int) -> dict:
     """Most-popular metrics on the same sampled users (context for a tiny CPU budget)."""
-    from semid.evaluation import evaluate
+    from semid.evaluation import MostPopular, evaluate
 
     return evaluate(MostPopular(dataset), dataset, split="test", ks=(5, 10, 20), n_users=users, seed=seed,
                     progress=False)["metrics"]

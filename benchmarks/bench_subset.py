@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000, help="Seeded sample of test users (all models).")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip", default="", help="Comma-separated models not to train/evaluate.")
+    parser.add_argument("--no-train", default="", help="Comma-separated models to evaluate as they are (no training).")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "subset.md"))
     args = parser.parse_args()
 
@@ -68,6 +69,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     log = work / "commands.log"
     skip = {s for s in args.skip.split(",") if s}
+    frozen = {s for s in args.no_train.split(",") if s}
     timings: dict[str, float] = {}
     commands: list[str] = []
 
@@ -93,35 +95,55 @@ def main() -> None:
     runs: dict[str, str] = {"popularity": "popularity"}
     if "sasrec" not in skip:
         sasrec = work / "sasrec"
-        if not (sasrec / "result.json").exists():
+        if not (sasrec / "result.json").exists() and "sasrec" not in frozen:
             semid("train sasrec", ["cf", "train", "sasrec", "--data", str(data), "--out", str(sasrec),
                                    *(["--resume"] if sasrec.exists() else [])])
         runs["sasrec"] = str(sasrec)
     if "tiger" not in skip:
         tiger = work / "tiger"
-        semid("train tiger", ["train", "tiger", "--data", str(data), "--index", str(index), "--out", str(tiger),
-                              "--budget-minutes", str(args.tiger_minutes), "--max-epochs", "100", "--quiet",
-                              *(["--resume"] if tiger.exists() else [])])
+        if "tiger" not in frozen:
+            semid("train tiger", ["train", "tiger", "--data", str(data), "--index", str(index), "--out", str(tiger),
+                                  "--budget-minutes", str(args.tiger_minutes), "--max-epochs", "100", "--quiet",
+                                  *(["--resume"] if tiger.exists() else [])])
         runs["tiger"] = str(tiger)
     if "lcrec" not in skip:
         lcrec = work / "lcrec"
-        semid("train lcrec", ["train", "lcrec", "--data", str(data), "--index", str(index), "--out", str(lcrec),
-                              "--tasks", args.lcrec_tasks, "--max-per-task", str(args.lcrec_max_per_task),
-                              "--budget-minutes", str(args.lcrec_minutes), "--quiet",
-                              *(["--resume"] if lcrec.exists() else [])])
+        if "lcrec" not in frozen:
+            semid("train lcrec", ["train", "lcrec", "--data", str(data), "--index", str(index), "--out", str(lcrec),
+                                  "--tasks", args.lcrec_tasks, "--max-per-task", str(args.lcrec_max_per_task),
+                                  "--budget-minutes", str(args.lcrec_minutes), "--quiet",
+                                  *(["--resume"] if lcrec.exists() else [])])
         runs["lcrec"] = str(lcrec)
 
     results: dict[str, dict] = {}
     for name, run_dir in runs.items():
         cached = work / f"eval-{name}.json"
-        if cached.exists() and name == "popularity":
-            results[name] = json.loads(cached.read_text())
+        if cached.exists() and cached.stat().st_mtime > _newest_mtime(run_dir):
+            results[name] = json.loads(cached.read_text())  # the run has not changed since
             continue
         out = semid(f"evaluate {name}", ["evaluate", run_dir, "--data", str(data), "--users", str(args.users),
                                          "--k", "5,10,20"])
         cached.write_text(out)
         results[name] = json.loads(out)
-    write_section(Path(args.results), args, data, results, timings, commands, work)
+    answers = None
+    if "lcrec" in runs:
+        answers = json.loads(semid("ask lcrec", ["ask", runs["lcrec"], *QUESTIONS, "--base"]))
+    write_section(Path(args.results), args, data, results, timings, commands, work, answers)
+
+
+#: Plain-text questions asked before and after tuning (language kept? ANCHORS pitfall 9).
+QUESTIONS = (
+    "What is the capital of France?",
+    "Give a tip for keeping skin healthy in winter.",
+    "Name three fruits that are red.",
+)
+
+
+def _newest_mtime(run_dir: str) -> float:
+    path = Path(run_dir)
+    if not path.exists():  # "popularity"
+        return 0.0
+    return max((p.stat().st_mtime for p in path.rglob("*") if p.is_file()), default=0.0)
 
 
 def _train_summary(work: Path, name: str) -> str:
@@ -130,7 +152,8 @@ def _train_summary(work: Path, name: str) -> str:
         path = work / "sasrec" / "result.json"
         if path.exists():
             r = json.loads(path.read_text())
-            return f"best epoch {r.get('best_epoch')}, {r.get('epochs_run', r.get('epochs'))} epochs"
+            return (f"{r.get('epochs')} epochs ({r.get('train_seconds', 0) / 60:.0f} min of training), "
+                    f"best epoch {r.get('best_epoch')}, stop: {r.get('stopped')}")
         return ""
     log = work / name / "train_log.jsonl"
     if not log.exists():
@@ -140,15 +163,20 @@ def _train_summary(work: Path, name: str) -> str:
     if name == "tiger":
         epochs = [e for e in events if e.get("event") == "epoch"]
         best = stops[-1].get("best_epoch") if stops else None
-        return f"{len(epochs)} epochs, best epoch {best}, stop: {stops[-1].get('reason') if stops else '?'}"
+        minutes = stops[-1].get("train_seconds", 0) / 60 if stops else 0
+        return (f"{len(epochs)} epochs ({minutes:.0f} min of training), best epoch {best}, "
+                f"stop: {stops[-1].get('reason') if stops else '?'}")
     if stops:
         s = stops[-1]
         return (f"{s.get('steps')} of {s.get('total_steps')} steps ({s.get('examples')} examples, "
-                f"{s.get('epochs_completed', 0):.2f} epochs), loss EMA {s.get('final_loss_ema', 0):.3f}")
+                f"{s.get('epochs_completed', 0):.2f} epochs, {s.get('train_seconds', 0) / 60:.0f} min), "
+                f"loss EMA {s.get('final_loss_ema', 0):.3f}")
     return ""
 
 
-def write_section(path: Path, args, data: Path, results: dict, timings: dict, commands: list[str], work: Path) -> None:
+def write_section(
+    path: Path, args, data: Path, results: dict, timings: dict, commands: list[str], work: Path, answers: dict | None
+) -> None:
     stats = json.loads((data / "dataset.json").read_text())["counts"]
     lines = [
         f"\n## Beauty top-{args.top_items} subset: {stats['users']} users, {stats['items']} items, "
@@ -158,20 +186,22 @@ def write_section(path: Path, args, data: Path, results: dict, timings: dict, co
         f"over all {stats['items']} items, history = last 20 items, no seen-item exclusion, 20 beams",
         f"- index: rqkmeans ({args.index_set}) on MiniLM embeddings of title, price, brand, categories",
         "",
-        "| model | R@5 | N@5 | R@10 | N@10 | R@20 | N@20 | invalid | coverage@10 | training | wall s (this invocation) |",
+        "| model | R@5 | N@5 | R@10 | N@10 | R@20 | N@20 | invalid | coverage@10 | training | evaluation s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     labels = {"popularity": "most popular", "sasrec": "SASRec (CE)", "tiger": "TIGER", "lcrec": "LC-Rec (SmolLM2-135M + LoRA)"}
     for name, r in results.items():
         m = r["metrics"]
-        train_s = timings.get(f"train {name}", 0.0)
-        eval_s = timings.get(f"evaluate {name}", 0.0)
         lines.append(
             f"| {labels.get(name, name)} | {m['recall@5']:.4f} | {m['ndcg@5']:.4f} | {m['recall@10']:.4f} | "
             f"{m['ndcg@10']:.4f} | {m['recall@20']:.4f} | {m['ndcg@20']:.4f} | {m['invalid_rate']:.4f} | "
             f"{m.get('coverage@10', float('nan')):.3f} | {_train_summary(work, name)} | "
-            f"train {train_s:.0f}, eval {eval_s:.0f} |"
+            f"{r.get('seconds', 0):.0f} |"
         )
+    if answers:
+        lines += ["", "LC-Rec plain-text answers (greedy, unconstrained), base model -> tuned model:", ""]
+        for question, pair in answers.items():
+            lines += [f"- *{question}*  ", f"  base: {pair.get('base')!r}  ", f"  tuned: {pair.get('tuned')!r}"]
     lines += ["", "Commands (in order):", "", "```", *commands, "```", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():

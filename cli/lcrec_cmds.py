@@ -15,7 +15,7 @@ import click
 
 from .train_cmds import train
 
-__all__ = ["commands", "train_lcrec_cmd"]
+__all__ = ["ask_cmd", "commands", "train_lcrec_cmd"]
 
 
 @click.command("lcrec")
@@ -86,5 +86,39 @@ def train_lcrec_cmd(data_dir, index_dir, out_dir, base_model, tasks, method, lor
 
 train.add_command(train_lcrec_cmd)
 
-#: Nothing new at the top level: the command lives under ``semid train``.
-commands: list[click.Command] = []
+@click.command("ask")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.argument("questions", nargs=-1, required=True)
+@click.option("--base", is_flag=True, help="Also answer with the untuned base model, for comparison.")
+@click.option("--max-new-tokens", type=int, default=48, show_default=True)
+def ask_cmd(run: Path, questions: tuple[str, ...], base: bool, max_new_tokens: int) -> None:
+    """Greedy, unconstrained answers of an LC-Rec RUN to plain-text QUESTIONS, as JSON.
+
+    Checks that tuning on item codes kept the model's language (no trie, no
+    item tokens forced): `semid ask runs/lcrec "What is the capital of France?" --base`.
+    """
+    from semid.cli.eval_cmds import run_model_type
+    from semid.errors import ArtifactError
+    from semid.gen.lcrec import load_lcrec_run
+    from semid.gen.lcrec.encoding import PromptFormatter
+    from semid.gen.lcrec.recommender import plain_answer
+    from semid.gen.lcrec.templates import load_prompts
+    from semid.gen.llm.base_model import load_causal_lm
+
+    if run_model_type(run) != "lcrec":
+        raise ArtifactError(f"{run} is not an LC-Rec run; `semid ask` needs a tuned language model")
+    recommender = load_lcrec_run(run)
+    out: dict[str, dict[str, str]] = {q: {"tuned": recommender.answer(q, max_new_tokens=max_new_tokens)} for q in questions}
+    if base:
+        from semid.gen.runs import open_run
+
+        base_path = open_run(run).config.get("base_model")
+        model, tokenizer = load_causal_lm(base_path)
+        formatter = PromptFormatter(tokenizer, load_prompts(open_run(run).config.get("prompts", "lcrec_v1")))
+        for q in questions:
+            out[q]["base"] = plain_answer(model, tokenizer, formatter, q, max_new_tokens=max_new_tokens)
+    click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+#: ``semid ask``; training lives under ``semid train``.
+commands: list[click.Command] = [ask_cmd]

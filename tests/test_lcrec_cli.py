@@ -52,6 +52,14 @@ def test_train_evaluate_recommend(tmp_path, index_dir, tiny_model_dir, lcrec_dat
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 3 and all(line.split("\t")[1] in lcrec_dataset.items for line in lines)
 
+    # plain-text answers of the tuned and the base model (the tiny random model babbles; plumbing only)
+    result = runner.invoke(cli, ["ask", str(out), "Name a fruit.", "--base", "--max-new-tokens", "4"])
+    assert result.exit_code == 0, result.output
+    answers = json.loads(result.stdout)["Name a fruit."]
+    assert set(answers) == {"tuned", "base"} and all(isinstance(a, str) for a in answers.values())
+    result = runner.invoke(cli, ["ask", str(index_dir), "Hi"])
+    assert result.exit_code == 1 and "not a semid run" in result.output
+
     # an existing run without --resume / --overwrite
     result = runner.invoke(cli, _train_args(index_dir, out, tiny_model_dir))
     assert result.exit_code == 1 and "already exists" in result.output

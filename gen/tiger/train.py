@@ -233,7 +233,8 @@ def train_tiger(
         last_checkpoint = time.monotonic()
     if rank == 0:
         run.log("stop", reason=state["stopped"], epoch=state["epoch"], step=state["step"],
-                best_epoch=state["best_epoch"], best_ndcg_at_10=state["best_ndcg@10"])
+                best_epoch=state["best_epoch"], best_ndcg_at_10=state["best_ndcg@10"],
+                train_seconds=round(state["train_seconds"], 1), targets_seen=state["targets_seen"])
         checkpoint()
     if world > 1:
         torch.distributed.barrier()
