@@ -56,16 +56,24 @@ class _LossModule(torch.nn.Module):
         return sequence_loss(self.model, batch)
 
 
-def _distributed() -> tuple[int, int]:
-    """``(rank, world_size)``, initialising a gloo process group under torchrun."""
+def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """``(rank, world_size, device)`` under torchrun / accelerate launch.
+
+    CPU processes join over gloo. On CUDA each process takes the GPU of its
+    ``LOCAL_RANK`` and joins over NCCL (the flags the ranks exchange then live
+    on that GPU too).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1
+        return 0, 1, device
     import torch.distributed as dist
 
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return dist.get_rank(), world
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world, device
 
 
 def validation_cases(dataset: Dataset, config: TigerConfig):
@@ -81,7 +89,8 @@ def validation_cases(dataset: Dataset, config: TigerConfig):
 def _validate(model, tokenizer, layout, cases, config: TigerConfig) -> dict[str, float]:
     from .recommender import TigerRecommender
 
-    recommender = TigerRecommender(model, tokenizer, layout, num_beams=config.eval_beams, device=config.device)
+    device = str(next(model.parameters()).device)  # this rank's device under DDP
+    recommender = TigerRecommender(model, tokenizer, layout, num_beams=config.eval_beams, device=device)
     was_training = model.training
     model.eval()
     metrics, _ = evaluate_cases(recommender, cases, ks=(10,), batch_size=128, progress=False)
@@ -117,11 +126,10 @@ def train_tiger(
         ArtifactError: ``out`` exists without resume/overwrite, or resume with a
             different index or settings; DataError: no training targets.
     """
-    rank, world = _distributed()
-    started = time.monotonic()
     config.validate()
+    rank, world, device = _distributed(torch.device(config.device))
+    started = time.monotonic()
     torch.manual_seed(config.seed)
-    device = torch.device(config.device)
     layout = TokenLayout(tokenizer, config.user_buckets)
     split = leave_one_out(dataset, max_history=config.max_history)
     windows = make_windows(
@@ -210,10 +218,10 @@ def train_tiger(
             epoch_targets += targets
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
             now = time.monotonic()
-            if _agree(now >= deadline, world):
+            if _agree(now >= deadline, world, device):
                 state["stopped"] = "budget"
                 break
-            if _agree(now - last_checkpoint >= config.checkpoint_minutes * 60, world):
+            if _agree(now - last_checkpoint >= config.checkpoint_minutes * 60, world, device):
                 state["train_seconds"] += now - epoch_started
                 epoch_started = now
                 checkpoint()
@@ -243,7 +251,7 @@ def train_tiger(
 
 def _evaluate_and_stop(rank, world, run, model, tokenizer, layout, cases, config, state, checkpoint) -> None:
     """Validate on rank 0, keep the best weights, decide early stopping on every rank."""
-    stop_for_patience = torch.zeros(1)
+    stop_for_patience = torch.zeros(1, device=next(model.parameters()).device)
     if rank == 0:
         metrics = _validate(model, tokenizer, layout, cases, config)
         score = metrics["ndcg@10"]
@@ -260,11 +268,11 @@ def _evaluate_and_stop(rank, world, run, model, tokenizer, layout, cases, config
         state["stopped"] = "patience"
 
 
-def _agree(flag: bool, world: int) -> bool:
+def _agree(flag: bool, world: int, device: torch.device | None = None) -> bool:
     """True on every rank when any rank says so (ranks must stop on the same batch)."""
     if world <= 1:
         return flag
-    value = torch.tensor([float(flag)])
+    value = torch.tensor([float(flag)], device=device)
     torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
     return bool(value.item())
 
