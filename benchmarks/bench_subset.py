@@ -163,10 +163,14 @@ def _train_summary(work: Path, name: str) -> str:
     events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     stops = [e for e in events if e.get("event") == "stop"]
     if name == "tiger":
-        epochs = [e for e in events if e.get("event") == "epoch"]
-        best = stops[-1].get("best_epoch") if stops else None
-        minutes = stops[-1].get("train_seconds", 0) / 60 if stops else 0
-        return (f"{len(epochs)} epochs ({minutes:.0f} min of training), best epoch {best}, "
+        # The checkpoints' state is authoritative (a killed invocation logs no "stop").
+        states = {}
+        for which in ("last", "best"):
+            path = work / "tiger" / "checkpoints" / which / "state.json"
+            states[which] = json.loads(path.read_text()) if path.exists() else {}
+        last, best = states["last"], states["best"]
+        return (f"{last.get('epoch', '?')} epochs ({last.get('train_seconds', 0) / 60:.0f} min of training), "
+                f"best epoch {best.get('best_epoch', '?')} (validation N@10 {best.get('best_ndcg@10', 0):.3f}), "
                 f"stop: {stops[-1].get('reason') if stops else '?'}")
     if stops:
         s = stops[-1]
