@@ -54,13 +54,13 @@ def main() -> None:
     parser.add_argument("--top-items", type=int, default=500)
     parser.add_argument("--index-set", default="n_levels=3,codebook_size=16",
                         help="rqkmeans parameters, comma separated.")
-    parser.add_argument("--tiger-minutes", type=float, default=15.0)
+    parser.add_argument("--tiger-minutes", type=float, default=20.0)
     parser.add_argument("--lcrec-minutes", type=float, default=42.0)
     # "text" keeps the model's language (ANCHORS pitfall 9): without it, a run of this script
     # answered "What is the capital of France?" with an item code (results/subset.md).
     parser.add_argument("--lcrec-tasks", default="seqrec,item2index,index2item,text")
     parser.add_argument("--lcrec-max-per-task", type=int, default=3000)
-    parser.add_argument("--users", type=int, default=1000, help="Seeded sample of test users (all models).")
+    parser.add_argument("--users", type=int, default=500, help="Seeded sample of test users (all models).")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip", default="", help="Comma-separated models not to train/evaluate.")
     parser.add_argument("--no-train", default="", help="Comma-separated models to evaluate as they are (no training).")
