@@ -108,13 +108,15 @@ def ask_cmd(run: Path, questions: tuple[str, ...], base: bool, max_new_tokens: i
     if run_model_type(run) != "lcrec":
         raise ArtifactError(f"{run} is not an LC-Rec run; `semid ask` needs a tuned language model")
     recommender = load_lcrec_run(run)
-    out: dict[str, dict[str, str]] = {q: {"tuned": recommender.answer(q, max_new_tokens=max_new_tokens)} for q in questions}
+    out: dict[str, dict[str, str]] = {
+        q: {"tuned": recommender.answer(q, max_new_tokens=max_new_tokens)} for q in questions
+    }
     if base:
         from semid.gen.runs import open_run
 
-        base_path = open_run(run).config.get("base_model")
-        model, tokenizer = load_causal_lm(base_path)
-        formatter = PromptFormatter(tokenizer, load_prompts(open_run(run).config.get("prompts", "lcrec_v1")))
+        config = open_run(run).config
+        model, tokenizer = load_causal_lm(config.get("base_model"))
+        formatter = PromptFormatter(tokenizer, load_prompts(config.get("prompts", "lcrec_v1")))
         for q in questions:
             out[q]["base"] = plain_answer(model, tokenizer, formatter, q, max_new_tokens=max_new_tokens)
     click.echo(json.dumps(out, indent=2, ensure_ascii=False))
