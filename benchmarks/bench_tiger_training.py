@@ -8,7 +8,9 @@ same initial weights, batches of ~256 next-item targets:
   batches, every history padded to ``max_history`` items (1 + 20 x L tokens);
 - ``per_prefix``: one example per prefix, but length-bucketed batches;
 - ``packed``: one block-causal encoder pass per user window supervising all its
-  targets (:mod:`semid.gen.tiger.batches`).
+  targets (:mod:`semid.gen.tiger.batches`);
+- ``hybrid``: ``packed`` for all but each user's latest target, which gets its
+  own bidirectional pass (the encoder attention used at inference).
 
 Each arm times the same number of batches, chosen by systematic sampling over
 its epoch's batches sorted by work (token positions), so the sample represents
@@ -19,9 +21,10 @@ The load-independent work per epoch (encoder and decoder token positions,
 padding included) is reported too.
 
 Part B - accuracy: the same dataset, index and model trained for the same
-number of epochs with ``packed``, ``per_prefix`` (same block-causal model) and
-``per_prefix`` with a bidirectional encoder (TIGER's original), validation
-NDCG@10 on all validation users after every epoch.
+number of epochs with ``packed``, ``per_prefix`` (same block-causal model),
+``per_prefix_full`` (bidirectional encoder, TIGER's original) and ``hybrid``,
+over one or more seeds (``--seeds``), validation NDCG@10 on all validation
+users after every epoch.
 
     .venv/bin/python benchmarks/bench_tiger_training.py --data /work/cache/data/beauty \
         --accuracy-data builtin:all_beauty_2023 --rounds 3 --epochs 10
@@ -30,6 +33,7 @@ NDCG@10 on all validation users after every epoch.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -50,6 +54,15 @@ from semid.gen.tiger.layout import TokenLayout  # noqa: E402
 from semid.gen.tiger.model import build_model, sequence_loss  # noqa: E402
 
 SMALL = dict(num_layers=2, num_decoder_layers=2, d_model=64, num_heads=4, d_kv=16, d_ff=256)
+
+#: Part B arms: settings that differ between them.
+ACCURACY_ARMS = {
+    "packed": {"recipe": "packed", "encoder_attention": "block_causal"},
+    "per_prefix": {"recipe": "per_prefix", "encoder_attention": "block_causal"},
+    "per_prefix_full": {"recipe": "per_prefix", "encoder_attention": "full"},
+    "hybrid": {"recipe": "hybrid", "encoder_attention": "full"},
+}
+DEFAULT_ARMS = ("packed", "per_prefix", "per_prefix_full")
 
 
 def _index(dataset, split, scheme: str, base: int):
@@ -94,16 +107,17 @@ def throughput(args) -> dict:
     layout = TokenLayout(tokenizer, config.user_buckets)
     pad_to = 1 + config.max_history * layout.max_target_len
     arms = {}
-    for arm in ("reference", "per_prefix", "packed"):
-        recipe = "packed" if arm == "packed" else "per_prefix"
+    for arm in args.throughput_arms:
+        recipe = "per_prefix" if arm == "reference" else arm
+        attention = "full" if arm == "hybrid" else "block_causal"
         windows = make_windows(split.train_sequences, split.train_users, layout,
-                               max_history=config.max_history, recipe=recipe)
+                               max_history=config.max_history, recipe=recipe, encoder_attention=attention)
         batches = _arm_batches(arm, windows, config.batch_size, args.seed)
         enc, dec = _batch_work(arm, windows, batches, layout, pad_to)
         work = [e + d for e, d in zip(enc, dec)]
         sample = _systematic_sample(work, args.rounds * args.batches_per_round, np.random.default_rng(args.seed))
         warmup = [int(np.argsort(work)[len(work) // 2])] * args.batches_per_round
-        model = build_model(config, layout).train()
+        model = build_model(dataclasses.replace(config, recipe=recipe, encoder_attention=attention), layout).train()
         arms[arm] = {
             "windows": windows, "batches": batches, "model": model, "schedule": warmup + sample,
             "optimizer": torch.optim.AdamW(model.parameters(), lr=1e-3),
@@ -111,7 +125,7 @@ def throughput(args) -> dict:
             "work": {"encoder_positions": sum(enc), "decoder_positions": sum(dec),
                      "targets": count_targets(windows), "windows": len(windows), "batches": len(batches)},
         }
-    n_params = sum(p.numel() for p in arms["packed"]["model"].parameters())
+    n_params = sum(p.numel() for p in next(iter(arms.values()))["model"].parameters())
     for round_number in range(args.rounds + 1):  # round 0 warms up (a median batch) and is not timed
         for name, arm in arms.items():
             for _ in range(args.batches_per_round):
@@ -150,27 +164,26 @@ def accuracy(args) -> dict:
     tokenizer.save(index_dir)
     from semid.gen.tiger.train import train_tiger
 
-    arms = {
-        "packed": {"recipe": "packed", "encoder_attention": "block_causal"},
-        "per_prefix": {"recipe": "per_prefix", "encoder_attention": "block_causal"},
-        "per_prefix_full": {"recipe": "per_prefix", "encoder_attention": "full"},
-    }
-    out = {"dataset": dataset.name, "epochs": args.epochs, "model": SMALL, "arms": {}}
-    for name, settings in arms.items():
-        config = TigerConfig(**SMALL, **settings, max_epochs=args.epochs, patience=args.epochs, eval_users=0,
-                             eval_beams=20, seed=args.seed, lr=2e-3, warmup_steps=20)
-        run_dir = Path(args.work) / name
-        started = time.perf_counter()
-        summary = train_tiger(dataset, tokenizer, index_path=str(index_dir), out=str(run_dir), config=config,
-                              progress=False)
-        wall = time.perf_counter() - started
-        log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
-        curve = [round(r["ndcg@10"], 4) for r in log if r["event"] == "valid"]
-        train_s = summary["train_seconds"]
-        out["arms"][name] = {"valid_ndcg@10_by_epoch": curve, "best": summary["best_valid_ndcg@10"],
-                             "best_epoch": summary["best_epoch"], "train_seconds": train_s,
-                             "wall_seconds_with_validation": round(wall, 1)}
-        print(name, out["arms"][name], flush=True)
+    unknown = sorted(set(args.arms) - set(ACCURACY_ARMS))
+    if unknown:
+        raise SystemExit(f"unknown arm {unknown[0]!r}; choose from {', '.join(ACCURACY_ARMS)}")
+    out = {"dataset": dataset.name, "epochs": args.epochs, "model": SMALL, "seeds": args.seeds, "arms": {}}
+    for seed in args.seeds:  # seeds outermost: an interrupted run still has whole seeds for every arm
+        for name in args.arms:
+            config = TigerConfig(**SMALL, **ACCURACY_ARMS[name], max_epochs=args.epochs, patience=args.epochs,
+                                 eval_users=0, eval_beams=20, seed=seed, lr=2e-3, warmup_steps=20)
+            run_dir = Path(args.work) / f"{name}-seed{seed}"
+            started = time.perf_counter()
+            summary = train_tiger(dataset, tokenizer, index_path=str(index_dir), out=str(run_dir), config=config,
+                                  progress=False)
+            wall = time.perf_counter() - started
+            log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+            curve = [round(r["ndcg@10"], 4) for r in log if r["event"] == "valid"]
+            record = {"seed": seed, "valid_ndcg@10_by_epoch": curve, "best": summary["best_valid_ndcg@10"],
+                      "best_epoch": summary["best_epoch"], "final": curve[-1] if curve else float("nan"),
+                      "train_seconds": summary["train_seconds"], "wall_seconds_with_validation": round(wall, 1)}
+            out["arms"].setdefault(name, []).append(record)
+            print(name, record, flush=True)
     return out
 
 
@@ -194,13 +207,30 @@ def _markdown(facts, part_a, part_b) -> str:
                 f"({arm['timed_targets']:,}) |")
     if part_b:
         lines += ["", f"Accuracy on {part_b['dataset']}: {part_b['epochs']} epochs each, model {part_b['model']}, "
-                  "validation NDCG@10 on all validation users (20 beams) after every epoch:", "",
-                  "| arm | best NDCG@10 (epoch) | curve | train s | wall s incl. validation |",
-                  "|---|---|---|---|---|"]
-        for name, arm in part_b["arms"].items():
-            lines.append(f"| {name} | {arm['best']:.4f} ({arm['best_epoch']}) | {arm['valid_ndcg@10_by_epoch']} | "
-                         f"{arm['train_seconds']} | {arm['wall_seconds_with_validation']} |")
+                  f"seeds {part_b['seeds']}, validation NDCG@10 on all validation users (20 beams) after every "
+                  "epoch. Per arm, mean and sample standard deviation over seeds:", "",
+                  "| arm | seeds | best NDCG@10 | NDCG@10 after last epoch | mean of last 5 epochs | train s (mean) |",
+                  "|---|---|---|---|---|---|"]
+        for name, runs in part_b["arms"].items():
+            best = [r["best"] for r in runs]
+            final = [r["final"] for r in runs]
+            last5 = [float(np.mean(r["valid_ndcg@10_by_epoch"][-5:])) for r in runs]
+            lines.append(f"| {name} | {len(runs)} | {_mean_sd(best)} | {_mean_sd(final)} | {_mean_sd(last5)} | "
+                         f"{np.mean([r['train_seconds'] for r in runs]):.1f} |")
+        lines += ["", "| arm | seed | best NDCG@10 (epoch) | curve | train s | wall s incl. validation |",
+                  "|---|---|---|---|---|---|"]
+        for name, runs in part_b["arms"].items():
+            for r in runs:
+                lines.append(f"| {name} | {r['seed']} | {r['best']:.4f} ({r['best_epoch']}) | "
+                             f"{r['valid_ndcg@10_by_epoch']} | {r['train_seconds']} | "
+                             f"{r['wall_seconds_with_validation']} |")
     return "\n".join(lines) + "\n"
+
+
+def _mean_sd(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.4f}" if values else "-"
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
 
 
 def main() -> None:
@@ -213,15 +243,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batches-per-round", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--throughput-arms", default="reference,per_prefix,packed,hybrid",
+                        help="throughput part: comma-separated arms (reference must be among them)")
     parser.add_argument("--small", action="store_true", help="throughput with the small model instead of the paper's")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="throughput part: model initialisation")
+    parser.add_argument("--seeds", default="0", help="accuracy part: comma-separated training seeds")
+    parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="accuracy part: comma-separated arms")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="/work/cache/tiger/bench_training")
     parser.add_argument("--results", default=str(Path(__file__).parent / "results" / "tiger.md"))
     parser.add_argument("--section", default="bench_tiger_training", help="marked section of the results file")
     args = parser.parse_args()
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.arms = [a for a in args.arms.split(",") if a]
+    args.throughput_arms = [a for a in args.throughput_arms.split(",") if a]
     torch.set_num_threads(args.threads)
     facts = machine_facts()
     part_a = None if args.skip_throughput else throughput(args)

@@ -106,9 +106,54 @@ def test_packed_loss_equals_per_prefix_loss(tokenizer, data):
     assert totals[0][0] == pytest.approx(totals[1][0], rel=1e-5)
 
 
+def test_hybrid_windows_give_each_users_latest_target_a_bidirectional_window(tokenizer, data):
+    _, split = data
+    layout = TokenLayout(tokenizer, user_buckets=7)
+    hybrid = make_windows(split.train_sequences, split.train_users, layout, max_history=4, recipe="hybrid",
+                          encoder_attention="full")
+    expected = sum(max(len(s) - 1, 0) for s in split.train_sequences)
+    assert count_targets(hybrid) == expected  # every target once per epoch, as in the other recipes
+    for window in hybrid:
+        assert window.block_causal == (len(window.targets) > 1)
+    latest = {}
+    for window in hybrid:  # windows of a user come oldest first; the last one holds the latest target
+        latest[window.user_id] = window
+    for user, sequence in zip(split.train_users, split.train_sequences):
+        if len(sequence) < 2:
+            continue
+        window = latest[user]
+        assert not window.block_causal
+        assert window.targets == ((layout.positions(sequence)[-1], len(window.items)),)
+
+
+def test_hybrid_loss_mixes_block_causal_and_bidirectional_rows_exactly(tokenizer, data):
+    """A hybrid batch's loss = block-causal per-prefix losses + bidirectional per-prefix losses."""
+    _, split = data
+    layout = TokenLayout(tokenizer, user_buckets=7)
+    seqs, users = split.train_sequences[:40], split.train_users[:40]
+    full = build_model(TigerConfig(**TINY, max_history=4, recipe="hybrid", encoder_attention="full"), layout).eval()
+    windows = make_windows(seqs, users, layout, max_history=4, recipe="hybrid", encoder_attention="full")
+    assert {w.block_causal for w in windows} == {True, False}
+
+    def total(batch):
+        n_tokens = int((batch["labels"] != -100).sum())
+        with torch.no_grad():
+            return float(sequence_loss(full, batch)) * n_tokens
+
+    mixed = total(collate(windows, layout))
+    separate = 0.0
+    for window in windows:  # each target alone, encoded with its window's attention
+        for target in window.targets:
+            single = type(window)(window.user_id, window.items[: target[1]], (target,), window.block_causal)
+            separate += total(collate([single], layout))
+    assert mixed == pytest.approx(separate, rel=1e-5)
+
+
 def test_full_attention_is_refused_for_the_packed_recipe():
     with pytest.raises(ParameterError, match="block_causal"):
         TigerConfig(recipe="packed", encoder_attention="full")
+    with pytest.raises(ParameterError, match="hybrid.*encoder_attention='full'"):
+        TigerConfig(recipe="hybrid")
     with pytest.raises(ParameterError, match="unknown setting 'layers'"):
         TigerConfig().with_assignments({"layers": "3"})
     with pytest.raises(ParameterError, match="must be int"):

@@ -194,3 +194,22 @@ def test_fast_stepper_ranks_like_the_model_forward(setup, monkeypatch):
     monkeypatch.setattr(steppers, "FastT5Stepper", steppers.T5Stepper)
     reference = recommender.recommend(histories, 10, users=users)
     assert fast == reference
+
+
+def test_hybrid_recipe_trains_a_bidirectional_model_that_decodes_like_the_forward(setup, tmp_path, monkeypatch):
+    """recipe=hybrid: every target once per epoch, a bidirectional encoder at inference."""
+    import semid.gen.decoding.t5_stepper as steppers
+
+    root, dataset, tokenizer, packed = setup
+    config = TigerConfig(**{**TINY, "max_epochs": 1}, recipe="hybrid", encoder_attention="full")
+    summary = train_tiger(dataset, tokenizer, index_path=str(root / "index"), out=str(tmp_path / "hybrid"),
+                          config=config, progress=False)
+    assert summary["training_targets_per_epoch"] == packed["training_targets_per_epoch"]
+    assert summary["windows_per_epoch"] > packed["windows_per_epoch"]
+    recommender = load_tiger(tmp_path / "hybrid")
+    assert recommender.model.config.tiger_encoder_attention == "full"
+    histories = [seq[:-1][-20:] for seq in dataset.sequences.items[:12]]
+    users = dataset.sequences.user_ids[:12]
+    fast = recommender.recommend(histories, 10, users=users)
+    monkeypatch.setattr(steppers, "FastT5Stepper", steppers.T5Stepper)
+    assert fast == recommender.recommend(histories, 10, users=users)

@@ -7,7 +7,8 @@ items and generates the next item's code under a trie constraint. Modules:
 - :mod:`.layout` - item codes and users as model token ids;
 - :mod:`.model` - the T5 with a block-causal item encoder, the training loss;
 - :mod:`.batches` - packed windows (one encoder pass supervises all next items
-  of a user) or TIGER's one-example-per-prefix recipe;
+  of a user), the hybrid recipe (packed, plus a bidirectional pass for each
+  user's latest item) or TIGER's one-example-per-prefix recipe;
 - :mod:`.train` - early stopping, checkpoints, resume, data parallelism;
 - :mod:`.checkpoint` - weights and optimizer state in a run directory;
 - :mod:`.recommender` - a trained run as a :class:`semid.evaluation.Recommender`.

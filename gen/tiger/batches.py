@@ -21,6 +21,15 @@ On Beauty (H = 20) 96% of users have at most H + 1 training items; 89% of the
 need one 20-item window each and make up about half of the packed recipe's
 encoder work.
 
+``hybrid``: the packed recipe's block-causal pass for every target but each
+user's latest one, which gets its own window with *bidirectional* attention
+(as do the tails of long users); the model encodes bidirectionally at
+inference. Every target is still learned exactly once per epoch; the extra
+cost over ``packed`` is one more encoder pass per user. The prediction that
+inference makes (the next item after a whole history, encoded
+bidirectionally) is then trained directly, while all earlier targets still
+come almost for free.
+
 Batches hold about ``batch_size`` *targets* (the optimizer sees the same
 number of next-item examples per step under both recipes), grouped by length
 so padding stays small.
@@ -50,11 +59,14 @@ class Window:
         items: item positions in the encoder, oldest first.
         targets: ``(item position, visible history items)`` per target; a target
             with ``h`` visible items is predicted from ``items[:h]``.
+        block_causal: encode the window block-causally (required when it holds
+            several targets) or bidirectionally.
     """
 
     user_id: str
     items: tuple[int, ...]
     targets: tuple[tuple[int, int], ...]
+    block_causal: bool = True
 
 
 def make_windows(
@@ -64,24 +76,34 @@ def make_windows(
     *,
     max_history: int,
     recipe: str,
+    encoder_attention: str = "block_causal",
 ) -> list[Window]:
-    """Windows for training sequences (item ids, oldest first), under ``recipe``."""
+    """Windows for training sequences (item ids, oldest first), under ``recipe``.
+
+    ``encoder_attention`` is the model's attention at inference; single-target
+    windows use it, windows with several targets are always block-causal.
+    """
+    single_block_causal = encoder_attention == "block_causal"
     windows: list[Window] = []
     for user, sequence in zip(users, sequences):
         positions = layout.positions(sequence)
         n = len(positions)
         if n < 2:
             continue
-        if recipe == "packed":
+        first_tail = 1
+        if recipe in ("packed", "hybrid"):
             head = min(n - 1, max_history)
-            targets = tuple((positions[t], t) for t in range(1, head + 1))
-            windows.append(Window(user, tuple(positions[:head]), targets))
-            first_tail = head + 1
-        else:
-            first_tail = 1
+            # hybrid: the user's latest target gets its own bidirectional window below.
+            packed_last = head - 1 if recipe == "hybrid" and head == n - 1 else head
+            if packed_last >= 1:
+                targets = tuple((positions[t], t) for t in range(1, packed_last + 1))
+                # One target needs no sharing: it takes the model's own attention.
+                block_causal = packed_last > 1 or single_block_causal
+                windows.append(Window(user, tuple(positions[:packed_last]), targets, block_causal=block_causal))
+            first_tail = packed_last + 1
         for t in range(first_tail, n):
             items = tuple(positions[max(0, t - max_history) : t])
-            windows.append(Window(user, items, ((positions[t], len(items)),)))
+            windows.append(Window(user, items, ((positions[t], len(items)),), block_causal=single_block_causal))
     return windows
 
 
@@ -95,7 +117,8 @@ def collate(
     """Pad windows into the ``int64`` tensors :func:`semid.gen.tiger.model.sequence_loss` takes.
 
     Returns ``encoder_ids (R, S)``, ``decoder_ids (R, T)``, ``labels (R, T)``,
-    ``decoder_block (R, T)`` and ``decoder_history (R, T)``. ``pad_encoder_to``
+    ``decoder_block (R, T)``, ``decoder_history (R, T)`` (``int64``) and
+    ``encoder_block_causal (R,)`` (``bool``). ``pad_encoder_to``
     pads encoder rows to a fixed width (TIGER's reference pipeline pads every
     history to 20 items; used by the benchmark's reference arm).
     """
@@ -128,6 +151,7 @@ def collate(
         "labels": torch.from_numpy(decoder[1]),
         "decoder_block": torch.from_numpy(decoder[2]),
         "decoder_history": torch.from_numpy(decoder[3]),
+        "encoder_block_causal": torch.tensor([w.block_causal for w in windows], dtype=torch.bool),
     }
 
 

@@ -20,8 +20,9 @@ __all__ = ["RECIPES", "TigerConfig"]
 
 #: ``packed``: one block-causal encoder pass per user supervises all its next
 #: items; ``per_prefix``: one example per (history prefix, next item), TIGER's
-#: reference pipeline.
-RECIPES = ("packed", "per_prefix")
+#: reference pipeline; ``hybrid``: packed for all but each user's latest target,
+#: which (like inference) is encoded bidirectionally.
+RECIPES = ("packed", "per_prefix", "hybrid")
 ENCODER_ATTENTION = ("block_causal", "full")
 
 
@@ -35,7 +36,7 @@ class TigerConfig:
     (``block_causal``: each item sees itself and earlier items, required by the
     packed recipe; ``full``: bidirectional, TIGER's original).
 
-    Training: ``recipe``, ``batch_size`` (next-item targets per optimizer step),
+    Training: ``recipe`` (see :data:`RECIPES`), ``batch_size`` (next-item targets per optimizer step),
     ``lr``, ``weight_decay``, ``warmup_steps``, ``max_epochs``, ``patience``
     (evaluations without a better validation NDCG@10 before stopping),
     ``eval_every`` (epochs between validations), ``eval_users`` (seeded sample
@@ -100,7 +101,12 @@ class TigerConfig:
         if self.recipe == "packed" and self.encoder_attention != "block_causal":
             raise ParameterError(
                 "tiger: recipe 'packed' shares encoder states between targets and needs "
-                "encoder_attention='block_causal'; use recipe='per_prefix' for 'full'"
+                "encoder_attention='block_causal'; use recipe='hybrid' or 'per_prefix' for 'full'"
+            )
+        if self.recipe == "hybrid" and self.encoder_attention != "full":
+            raise ParameterError(
+                "tiger: recipe 'hybrid' trains the bidirectional encoder used at inference and needs "
+                "encoder_attention='full' (--set encoder_attention=full)"
             )
         return self
 

@@ -78,11 +78,19 @@ def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.where(allowed, zero, blocked)[:, None]
 
 
-def encoder_mask(segments: torch.Tensor, *, block_causal: bool, dtype: torch.dtype) -> torch.Tensor:
-    """Encoder self-attention mask ``(B, 1, S, S)`` from :func:`encoder_segments`."""
+def encoder_mask(
+    segments: torch.Tensor, *, block_causal: bool | torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor:
+    """Encoder self-attention mask ``(B, 1, S, S)`` from :func:`encoder_segments`.
+
+    ``block_causal``: one flag for the batch, or a ``bool (B,)`` tensor, one per row.
+    """
     keys = segments[:, None, :]
     allowed = keys >= 0
-    if block_causal:
+    if isinstance(block_causal, torch.Tensor):
+        causal = keys <= segments[:, :, None]
+        allowed = allowed & (causal | ~block_causal.to(segments.device)[:, None, None])
+    elif block_causal:
         allowed = allowed & (keys <= segments[:, :, None])
     return _additive(allowed, dtype)
 
@@ -145,12 +153,15 @@ def sequence_loss(model: TigerT5, batch: dict[str, torch.Tensor]) -> torch.Tenso
     Batch tensors (all ``int64``): ``encoder_ids (R, S)``, ``decoder_ids (R, T)``,
     ``labels (R, T)`` (-100 = ignore), ``decoder_block (R, T)`` (target number of
     each decoder token, -1 padding), ``decoder_history (R, T)`` (history items the
-    token's target may see).
+    token's target may see); optional ``encoder_block_causal`` (``bool (R,)``,
+    per-row encoder attention; default: the model's).
     """
     dtype = model.shared.weight.dtype
     encoder_ids = batch["encoder_ids"]
     segments = encoder_segments(encoder_ids, model.config)
-    block_causal = model.config.tiger_encoder_attention == "block_causal"
+    block_causal = batch.get("encoder_block_causal")
+    if block_causal is None:
+        block_causal = model.config.tiger_encoder_attention == "block_causal"
     states = model.encoder(
         input_ids=encoder_ids, attention_mask=encoder_mask(segments, block_causal=block_causal, dtype=dtype)
     ).last_hidden_state
