@@ -4,8 +4,9 @@ Pipeline (every step resumable: finished artifacts are reused, runs continue
 from their last checkpoint, finished evaluations are kept in ``results.json``):
 
 1. indexes on the dataset's training part: RQ-VAE over MiniLM text embeddings
-   (TIGER's recipe, 3 x 256 codes + a collision level) and the best classic
-   scheme of "How to Index Item IDs" (collaborative, CID);
+   (TIGER's recipe, 3 x 256 codes + a collision level), the best classic
+   scheme of "How to Index Item IDs" (collaborative, CID) and, on request
+   (``--indexes letter``), LETTER (text + SASRec embeddings, 4 x 256);
 2. TIGER (paper shape, packed block-causal recipe) on each index, each
    invocation limited by ``--budget-minutes`` per model;
 3. SASRec (cross-entropy, from :mod:`semid.gen.cf`) with the same budget;
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_tiger_common import machine_facts, replace_section  # noqa: E402
 
 import semid  # noqa: E402
-from semid.errors import ArtifactError  # noqa: E402
+from semid.errors import ArtifactError, SemidError  # noqa: E402
 
 logger = logging.getLogger("reproduce_beauty")
 
@@ -53,10 +54,13 @@ INDEXES = {
     "rqvae": {"scheme": "rqvae", "params": {"epochs": 100}, "embeddings": True},
     "collaborative": {"scheme": "collaborative", "params": {"n_clusters": 20, "max_group_size": 500},
                       "embeddings": False},
+    # The learned scheme with collaborative signal: text embeddings + SASRec item embeddings
+    # (`semid cf export-embeddings`, passed as --cf-embeddings), 4 x 256 like LETTER's release.
+    "letter": {"scheme": "letter", "params": {"n_levels": 4}, "embeddings": True, "cf_embeddings": True},
 }
 
 
-def build_or_load_index(name: str, dataset, work: Path, embeddings_path: Path):
+def build_or_load_index(name: str, dataset, work: Path, embeddings_path: Path, cf_embeddings_path: Path | None):
     spec = INDEXES[name]
     path = work / f"index-{name}"
     if path.exists():
@@ -71,8 +75,19 @@ def build_or_load_index(name: str, dataset, work: Path, embeddings_path: Path):
         if not embeddings_path.exists():
             raise ArtifactError(f"index {name!r} needs {embeddings_path} (semid embed); not found")
         embeddings = load_embeddings(embeddings_path, dataset.items.item_ids)
+    cf_embeddings = None
+    if spec.get("cf_embeddings"):
+        from semid.embeddings import load_embeddings
+
+        if cf_embeddings_path is None or not cf_embeddings_path.exists():
+            raise ArtifactError(
+                f"index {name!r} needs CF item embeddings (--cf-embeddings, from `semid cf export-embeddings` "
+                f"of a SASRec run); not found: {cf_embeddings_path}"
+            )
+        cf_embeddings = load_embeddings(cf_embeddings_path, dataset.items.item_ids)
     started = time.perf_counter()
-    tokenizer = build_index(spec["scheme"], dataset, params=spec["params"], embeddings=embeddings)
+    tokenizer = build_index(spec["scheme"], dataset, params=spec["params"], embeddings=embeddings,
+                            cf_embeddings=cf_embeddings)
     tokenizer.save(path)
     logger.info("built %s in %.0f s", name, time.perf_counter() - started)
     return tokenizer, path
@@ -156,6 +171,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="/work/cache/data/beauty")
     parser.add_argument("--embeddings", type=Path, default=Path("/work/cache/emb/beauty-minilm.npz"))
+    parser.add_argument("--cf-embeddings", type=Path, default=Path("/work/cache/emb/beauty-sasrec32.npz"),
+                        help="SASRec item embeddings for the 'letter' index (semid cf export-embeddings)")
     parser.add_argument("--work", type=Path, default=Path("/work/cache/tiger/beauty"))
     parser.add_argument("--indexes", default="collaborative,rqvae", help=f"comma list of {sorted(INDEXES)}")
     parser.add_argument("--skip-sasrec", action="store_true")
@@ -186,7 +203,8 @@ def main() -> None:
         entry = results.setdefault(label, {})
         try:
             if kind == "tiger":
-                tokenizer, index_path = build_or_load_index(index_name, dataset, args.work, args.embeddings)
+                tokenizer, index_path = build_or_load_index(index_name, dataset, args.work, args.embeddings,
+                                                            args.cf_embeddings)
                 summary = train_tiger_on(index_name, tokenizer, index_path, dataset, args.work, args)
                 run = args.work / f"tiger-{index_name}"
             else:
@@ -202,7 +220,7 @@ def main() -> None:
                                        "seconds": evaluation["seconds"]}
                 entry["evaluated_stamp"] = stamp
             save()
-        except (ArtifactError, OSError) as exc:  # one failing model must not lose the others
+        except (SemidError, OSError) as exc:  # one failing model must not lose the others
             logger.error("%s failed: %s", label, exc)
             entry["error"] = str(exc)
             save()
