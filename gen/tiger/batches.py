@@ -31,7 +31,7 @@ bidirectionally) is then trained directly, while all earlier targets still
 come almost for free.
 
 Batches hold about ``batch_size`` *targets* (the optimizer sees the same
-number of next-item examples per step under both recipes), grouped by length
+number of next-item examples per step under every recipe), grouped by length
 so padding stays small.
 """
 
