@@ -67,18 +67,15 @@ def build_or_load_index(name: str, dataset, work: Path, embeddings_path: Path, c
         logger.info("reusing index %s", path)
         return semid.load(path), path
     from semid.build import build_index
+    from semid.embeddings import load_embeddings
 
     embeddings = None
     if spec["embeddings"]:
-        from semid.embeddings import load_embeddings
-
         if not embeddings_path.exists():
             raise ArtifactError(f"index {name!r} needs {embeddings_path} (semid embed); not found")
         embeddings = load_embeddings(embeddings_path, dataset.items.item_ids)
     cf_embeddings = None
     if spec.get("cf_embeddings"):
-        from semid.embeddings import load_embeddings
-
         if cf_embeddings_path is None or not cf_embeddings_path.exists():
             raise ArtifactError(
                 f"index {name!r} needs CF item embeddings (--cf-embeddings, from `semid cf export-embeddings` "

@@ -85,13 +85,9 @@ def encoder_mask(
 
     ``block_causal``: one flag for the batch, or a ``bool (B,)`` tensor, one per row.
     """
+    rows = torch.as_tensor(block_causal, dtype=torch.bool, device=segments.device).expand(segments.shape[0])
     keys = segments[:, None, :]
-    allowed = keys >= 0
-    if isinstance(block_causal, torch.Tensor):
-        causal = keys <= segments[:, :, None]
-        allowed = allowed & (causal | ~block_causal.to(segments.device)[:, None, None])
-    elif block_causal:
-        allowed = allowed & (keys <= segments[:, :, None])
+    allowed = (keys >= 0) & ((keys <= segments[:, :, None]) | ~rows[:, None, None])
     return _additive(allowed, dtype)
 
 
