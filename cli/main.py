@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "demo_cmds",
     "cf_cmds",
     "embed_cmds",
+    "diagnose_cmds",
 )
 
 

@@ -223,11 +223,14 @@ def create_run(
     resume: bool = False,
     overwrite: bool = False,
     resumable_keys: frozenset[str] = frozenset(),
+    defaults: Mapping[str, Any] | None = None,
 ) -> RunDirectory:
     """Create a run directory, or reopen it with ``resume=True``.
 
     On resume the stored model type, index fingerprint and config must match
-    (keys in ``resumable_keys``, such as a time budget, may change).
+    (keys in ``resumable_keys``, such as a time budget, may change). A setting
+    the stored config lacks (added in a later semid version) counts as its value
+    in ``defaults``.
 
     Raises:
         ArtifactError: ``path`` exists without ``resume``/``overwrite``; or, on
@@ -242,7 +245,8 @@ def create_run(
         if run.model_type != model_type:
             raise ArtifactError(f"{path} is a {run.model_type!r} run, not {model_type!r}")
         run.check_fingerprint(fingerprint, index_path=index_path)
-        old = {k: v for k, v in run.config.items() if k not in resumable_keys}
+        stored = {**dict(defaults or {}), **run.config}
+        old = {k: v for k, v in stored.items() if k not in resumable_keys}
         new = {k: v for k, v in config.items() if k not in resumable_keys}
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed:

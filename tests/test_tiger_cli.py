@@ -117,3 +117,24 @@ def test_evaluate_with_d3_and_a_cf_run_as_assistant(trained):
     out = json.loads(result.stdout)
     assert out["settings"]["decoding"]["assistant"] == str(cf_run)
     assert out["metrics"]["invalid_rate"] == 0.0 and out["n_users"] == 10
+
+
+def test_diagnose_reports_every_check_as_json(trained):
+    root, _, _, data = trained
+    result = CliRunner().invoke(cli, ["diagnose", "tiger", str(root / "run"), "--data", data, "--users", "20",
+                                      "--beams", "10"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["users"] == 20 and out["verdict"] in {"healthy", "collapsed"}
+    nll = out["position_nll"]
+    assert len(nll["model"]) == len(nll["unigram"]) == len(nll["bigram"]) >= 1
+    for key in ("distinct@10", "swap_overlap@10", "zero_encoder_kl", "encoder_cosine", "weight_growth"):
+        assert key in out
+    assert 0 <= out["swap_overlap@10"] <= 1 and -1 <= out["encoder_cosine"] <= 1 and out["zero_encoder_kl"] >= 0
+    assert set(out["weight_growth"]) >= {"attention", "feed_forward", "embedding"}
+
+
+def test_diagnose_rejects_a_negative_user_count(trained):
+    root, _, _, data = trained
+    result = CliRunner().invoke(cli, ["diagnose", "tiger", str(root / "run"), "--data", data, "--users", "-1"])
+    assert result.exit_code == 1 and "--users must be >= 0" in result.output

@@ -16,7 +16,7 @@ from typing import Any
 
 from semid.errors import ParameterError
 
-__all__ = ["RECIPES", "TigerConfig"]
+__all__ = ["OPTIMIZERS", "RECIPES", "SCHEDULES", "TigerConfig"]
 
 #: ``packed``: one block-causal encoder pass per user supervises all its next
 #: items; ``per_prefix``: one example per (history prefix, next item), TIGER's
@@ -24,6 +24,14 @@ __all__ = ["RECIPES", "TigerConfig"]
 #: which (like inference) is encoded bidirectionally.
 RECIPES = ("packed", "per_prefix", "hybrid")
 ENCODER_ATTENTION = ("block_causal", "full")
+#: ``adamw`` (torch AdamW) or ``adafactor`` (transformers' Adafactor with
+#: ``scale_parameter=True``, ``relative_step=False``: the TIGER paper's optimizer
+#: family; without parameter scaling lr 0.01 is a step as large as the initial
+#: weights, which made a published reproduction collapse).
+OPTIMIZERS = ("adamw", "adafactor")
+#: ``constant`` after linear warm-up, or ``inverse_sqrt``: constant until
+#: ``decay_after`` steps, then ``lr * sqrt(decay_after / step)`` (TIGER paper).
+SCHEDULES = ("constant", "inverse_sqrt")
 
 
 @dataclass
@@ -37,7 +45,8 @@ class TigerConfig:
     packed recipe; ``full``: bidirectional, TIGER's original).
 
     Training: ``recipe`` (see :data:`RECIPES`), ``batch_size`` (next-item targets per optimizer step),
-    ``lr``, ``weight_decay``, ``warmup_steps``, ``max_epochs``, ``patience``
+    ``optimizer`` (:data:`OPTIMIZERS`), ``lr``, ``weight_decay``, ``warmup_steps``, ``schedule``
+    (:data:`SCHEDULES`) and ``decay_after``, ``max_epochs``, ``patience``
     (evaluations without a better validation NDCG@10 before stopping),
     ``eval_every`` (epochs between validations), ``eval_users`` (seeded sample
     of validation users, 0 = all), ``eval_beams``, ``checkpoint_minutes``,
@@ -56,9 +65,12 @@ class TigerConfig:
     encoder_attention: str = "block_causal"
     recipe: str = "packed"
     batch_size: int = 256
+    optimizer: str = "adamw"
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_steps: int = 200
+    schedule: str = "constant"
+    decay_after: int = 10_000
     max_epochs: int = 200
     patience: int = 5
     eval_every: int = 1
@@ -81,7 +93,7 @@ class TigerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"tiger: setting {name!r} must be a positive integer, got {value!r}")
-        for name in ("user_buckets", "eval_users", "warmup_steps", "seed"):
+        for name in ("user_buckets", "eval_users", "warmup_steps", "decay_after", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ParameterError(f"tiger: setting {name!r} must be an integer >= 0, got {value!r}")
@@ -91,6 +103,10 @@ class TigerConfig:
             raise ParameterError(f"tiger: setting 'lr' must be > 0, got {self.lr!r}")
         if not float(self.checkpoint_minutes) > 0:
             raise ParameterError(f"tiger: setting 'checkpoint_minutes' must be > 0, got {self.checkpoint_minutes!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ParameterError(f"tiger: setting 'optimizer' must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ParameterError(f"tiger: setting 'schedule' must be one of {list(SCHEDULES)}, got {self.schedule!r}")
         if self.recipe not in RECIPES:
             raise ParameterError(f"tiger: setting 'recipe' must be one of {list(RECIPES)}, got {self.recipe!r}")
         if self.encoder_attention not in ENCODER_ATTENTION:

@@ -108,10 +108,17 @@ class TigerT5(T5ForConditionalGeneration):
 
     def __init__(self, config: T5Config):
         super().__init__(config)
-        encoder_config = self.encoder.config
-        self.encoder = TigerEncoder(encoder_config)
+        # The encoder T5ForConditionalGeneration built is initialised the T5 way
+        # (attention q ~ N(0, (d_model d_kv)^-1/2), feed-forward ~ N(0, d^-1/2)).
+        # A T5Stack created after that is not: under transformers 5 its linear
+        # layers get the generic N(0, initializer_factor = 1) init, 10-90x too
+        # large, which saturates every encoder attention and makes the decoder
+        # learn to ignore the encoder (the "TIGER does not learn" defect, issue
+        # 10). So the block-causal encoder takes over the T5-initialised weights.
+        t5_encoder = self.encoder
+        self.encoder = TigerEncoder(t5_encoder.config)
+        self.encoder.load_state_dict(t5_encoder.state_dict())
         self.encoder.set_input_embeddings(self.shared)
-        self.post_init()
 
 
 def t5_config(config: TigerConfig, layout: TokenLayout) -> T5Config:

@@ -34,6 +34,8 @@ from ..runs import RunDirectory, create_run
 from .batches import collate, count_targets, length_bucketed_batches, make_windows
 from .checkpoint import load_model, load_training_state, save_model_checkpoint
 from .config import TigerConfig
+from .diagnostics import position_nll
+from .health import collapse_floor, distinct_items
 from .layout import TokenLayout
 from .model import build_model, sequence_loss
 
@@ -93,9 +95,43 @@ def _validate(model, tokenizer, layout, cases, config: TigerConfig) -> dict[str,
     recommender = TigerRecommender(model, tokenizer, layout, num_beams=config.eval_beams, device=device)
     was_training = model.training
     model.eval()
-    metrics, _ = evaluate_cases(recommender, cases, ks=(10,), batch_size=128, progress=False)
+    metrics, ranked = evaluate_cases(recommender, cases, ks=(10,), batch_size=128, progress=False)
     model.train(was_training)
-    return {key: round(value, 6) for key, value in metrics.items()}
+    metrics = {key: round(value, 6) for key, value in metrics.items()}
+    metrics["distinct@10"] = distinct_items(ranked)
+    metrics["position_nll"] = position_nll(model, layout, cases, max_history=config.max_history)
+    floor = collapse_floor(len(cases), len(tokenizer.item_ids))
+    if metrics["distinct@10"] < floor:
+        logger.warning(
+            "TIGER looks collapsed: the top-10 lists of %d validation users hold only %d distinct items "
+            "(floor %d): the decoder is ignoring the history; run `semid diagnose tiger` on this run",
+            len(cases), metrics["distinct@10"], floor,
+        )
+    return metrics
+
+
+def make_optimizer(model: torch.nn.Module, config: TigerConfig) -> torch.optim.Optimizer:
+    """The optimizer ``config.optimizer`` names, over every parameter."""
+    if config.optimizer == "adafactor":
+        from transformers.optimization import Adafactor
+
+        return Adafactor(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                         scale_parameter=True, relative_step=False, warmup_init=False)
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def lr_factor(config: TigerConfig):
+    """Multiplier of ``config.lr`` at optimizer step ``step`` (0-based): linear warm-up, then the schedule."""
+    warmup = max(config.warmup_steps, 1)
+    decay_after = max(config.decay_after, 1)
+
+    def factor(step: int) -> float:
+        value = min(1.0, (step + 1) / warmup)
+        if config.schedule == "inverse_sqrt" and step + 1 > decay_after:
+            value *= math.sqrt(decay_after / (step + 1))
+        return value
+
+    return factor
 
 
 def _rng_state() -> dict[str, Any]:
@@ -143,7 +179,7 @@ def train_tiger(
         run = create_run(
             out, model_type="tiger", config=config.to_dict(), index_path=str(index_path),
             fingerprint=tokenizer.fingerprint, data=str(dataset.path or dataset.name), resume=resume,
-            overwrite=overwrite, resumable_keys=RESUMABLE_SETTINGS,
+            overwrite=overwrite, resumable_keys=RESUMABLE_SETTINGS, defaults=TigerConfig().to_dict(),
         )
     if world > 1:
         torch.distributed.barrier()
@@ -154,9 +190,8 @@ def train_tiger(
     cases = validation_cases(dataset, config)
 
     model = build_model(config, layout).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    warmup = max(config.warmup_steps, 1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    optimizer = make_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
     state: dict[str, Any] = {
         "epoch": 0, "batch": 0, "step": 0, "best_ndcg@10": -1.0, "best_epoch": None,
         "bad_evaluations": 0, "train_seconds": 0.0, "targets_seen": 0, "stopped": None,
