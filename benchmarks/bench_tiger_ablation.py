@@ -9,7 +9,7 @@ validated once at the end on every validation user (full ranking). The table
 
     .venv/bin/python benchmarks/bench_tiger_ablation.py --data data/beauty-top500 --index idx/sub-rqk \\
         --work runs/ablation --epochs 3 --seeds 0,1,2 \\
-        --arm default: --arm no_user:user_buckets=0
+        --arm user2000:user_buckets=2000 --arm no_user:user_buckets=0
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ def evaluate_cmd(run, data_dir, split, beams, decoding, assistant, alpha, k_text
 @click.option("--history", "history", multiple=True, required=True,
               help="History item ids, oldest first (repeat the option or separate by commas).")
 @click.option("--k", type=int, default=10, show_default=True)
-@click.option("--user", default=None, help="User id (hashed into TIGER's user token).")
+@click.option("--user", default=None, help="User id (hashed into the user token of TIGER runs trained with user_buckets > 0).")
 @click.option("--data", "data_dir", default=None, help="Dataset for titles (default: the one recorded in the run).")
 @click.option("--beams", type=int, default=20, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
@@ -217,7 +217,7 @@ def recommend_cmd(run, history, k, user, data_dir, beams, device) -> None:
             dataset = None  # titles are optional
     options = {"num_beams": beams, "decoding": "beam", "alpha": 0.0}
     recommender = load_recommender(run, dataset=dataset, decoding=options, device=device)
-    # Training always had a user token; an anonymous history gets a fixed one.
+    # A run trained with user tokens gives an anonymous history a fixed one (ignored without).
     lists = recommender.recommend([items], k, users=[user or "<anonymous>"])
     for rank, item in enumerate(lists[0], start=1):
         title = ""

@@ -11,7 +11,11 @@ items and generates the next item's code under a trie constraint. Modules:
   user's latest item) or TIGER's one-example-per-prefix recipe;
 - :mod:`.train` - early stopping, checkpoints, resume, data parallelism;
 - :mod:`.checkpoint` - weights and optimizer state in a run directory;
-- :mod:`.recommender` - a trained run as a :class:`semid.evaluation.Recommender`.
+- :mod:`.recommender` - a trained run as a :class:`semid.evaluation.Recommender`;
+- :mod:`.diagnostics` - does the model condition on the history? (per-position
+  NLL vs code tables, distinct@10, swap test, zeroed-encoder KL, encoder cosine,
+  weight growth; ``semid diagnose tiger``);
+- :mod:`.health` - the distinct-items count and collapse floor used by training.
 
 torch and transformers load with these submodules, not with :mod:`semid`.
 """
