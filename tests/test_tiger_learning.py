@@ -43,7 +43,7 @@ def test_every_weight_starts_with_t5_initialisation():
         expected, got = float(param.detach().std()), float(ours[name].detach().std())
         assert abs(got - expected) <= 0.15 * expected + 1e-6, (name, got, expected)
     q = ours["encoder.block.0.layer.0.SelfAttention.q.weight"]
-    assert float(q.std()) == pytest.approx((config.d_model * config.d_kv) ** -0.5, rel=0.1)
+    assert float(q.detach().std()) == pytest.approx((config.d_model * config.d_kv) ** -0.5, rel=0.1)
 
 
 @pytest.fixture(scope="module")
