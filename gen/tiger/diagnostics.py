@@ -169,25 +169,37 @@ def list_diversity(recommender, cases: Sequence[EvalCase], *, k: int = 10, seed:
     }
 
 
+def _encoded(model, layout: TokenLayout, cases: Sequence[EvalCase], max_history: int, batch_size: int):
+    """Yield ``(inputs, states)`` per batch of cases: encoder inputs and ``float (B, S, d)`` outputs (eval mode)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        for start in range(0, len(cases), batch_size):
+            chunk = cases[start : start + batch_size]
+            inputs = {k: v.to(device) for k, v in _encoder_batch(layout, chunk, max_history).items()}
+            yield inputs, model.encoder(**inputs).last_hidden_state
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def encoder_ablation_kl(
     model, layout: TokenLayout, cases: Sequence[EvalCase], *, max_history: int = 20, batch_size: int = 256
 ) -> float:
     """Mean KL(p(first token | encoder) || p(first token | zeroed encoder output)), nats."""
-    model.eval()
-    device = next(model.parameters()).device
     total, count = 0.0, 0
-    for start in range(0, len(cases), batch_size):
-        chunk = cases[start : start + batch_size]
-        inputs = {k: v.to(device) for k, v in _encoder_batch(layout, chunk, max_history).items()}
-        states = model.encoder(**inputs).last_hidden_state
-        start_ids = torch.full((len(chunk), 1), PAD_ID, dtype=torch.long, device=device)
-        real = model(encoder_outputs=(states,), attention_mask=inputs["attention_mask"],
-                     decoder_input_ids=start_ids).logits[:, 0].float().log_softmax(-1)
-        zero = model(encoder_outputs=(torch.zeros_like(states),), attention_mask=inputs["attention_mask"],
-                     decoder_input_ids=start_ids).logits[:, 0].float().log_softmax(-1)
+    for inputs, states in _encoded(model, layout, cases, max_history, batch_size):
+        start_ids = torch.full((states.shape[0], 1), PAD_ID, dtype=torch.long, device=states.device)
+
+        def first_token(encoded: torch.Tensor) -> torch.Tensor:
+            logits = model(encoder_outputs=(encoded,), attention_mask=inputs["attention_mask"],
+                           decoder_input_ids=start_ids).logits
+            return logits[:, 0].float().log_softmax(-1)
+
+        real, zero = first_token(states), first_token(torch.zeros_like(states))
         total += float((real.exp() * (real - zero)).sum())
-        count += len(chunk)
+        count += states.shape[0]
     return round(total / max(count, 1), 5)
 
 
@@ -196,15 +208,10 @@ def encoder_cosine(
     model, layout: TokenLayout, cases: Sequence[EvalCase], *, max_history: int = 20, batch_size: int = 256
 ) -> float:
     """Mean pairwise cosine of mean-pooled (over non-padding tokens) encoder states between cases."""
-    model.eval()
-    device = next(model.parameters()).device
     pooled = []
-    for start in range(0, len(cases), batch_size):
-        chunk = cases[start : start + batch_size]
-        inputs = {k: v.to(device) for k, v in _encoder_batch(layout, chunk, max_history).items()}
-        states = model.encoder(**inputs).last_hidden_state.float()
+    for inputs, states in _encoded(model, layout, cases, max_history, batch_size):
         mask = inputs["attention_mask"].unsqueeze(-1).float()
-        pooled.append(((states * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu())
+        pooled.append(((states.float() * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu())
     vectors = torch.nn.functional.normalize(torch.cat(pooled), dim=-1)
     n = vectors.shape[0]
     if n < 2:
