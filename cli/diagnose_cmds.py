@@ -43,4 +43,45 @@ def diagnose_tiger_cmd(run, data_dir, index_dir, checkpoint, users, split, seed,
     click.echo(json.dumps(report, indent=2))
 
 
+@diagnose.command("lists")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--data", "data_dir", required=True, help="Dataset directory the run was trained on (or builtin:NAME).")
+@click.option("--users", type=int, default=500, show_default=True, help="Seeded sample of users (0 = all).")
+@click.option("--split", type=click.Choice(["valid", "test"]), default="valid", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def diagnose_lists_cmd(run, data_dir, users, split, seed) -> None:
+    """Distinct items in the top-10 lists and the swap test, for any run (TIGER, LC-Rec, CF).
+
+    The verdict is "collapsed" when the lists hold fewer distinct items than the
+    collapse floor or when swapping two users' histories leaves their lists mostly unchanged.
+    """
+    import numpy as np
+
+    import semid
+    from semid.errors import ParameterError
+    from semid.evaluation import leave_one_out
+    from semid.gen.tiger.diagnostics import HEALTHY, list_diversity
+
+    from .eval_cmds import load_recommender
+
+    if users < 0:
+        raise ParameterError(f"--users must be >= 0, got {users}")
+    dataset = semid.load_dataset(data_dir)
+    cases = leave_one_out(dataset).cases(split)
+    if users and users < len(cases):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(cases), size=users, replace=False))
+        cases = [cases[i] for i in chosen]
+    recommender = load_recommender(run, dataset=dataset)
+    report = list_diversity(recommender, cases, seed=seed, n_items=len(dataset.items))
+    side, level = HEALTHY["swap_overlap@10"]
+    reasons = []
+    if report["distinct@10"] < report["collapse_floor"]:
+        reasons.append(f"distinct@10 {report['distinct@10']} < floor {report['collapse_floor']}")
+    if report["swap_overlap@10"] >= level:
+        reasons.append(f"swap_overlap@10 {report['swap_overlap@10']} is not {side} {level}")
+    report.update(run=str(run), split=split, seed=seed, verdict="collapsed" if reasons else "healthy",
+                  reasons=reasons)
+    click.echo(json.dumps(report, indent=2))
+
+
 commands = [diagnose]

@@ -138,3 +138,12 @@ def test_diagnose_rejects_a_negative_user_count(trained):
     root, _, _, data = trained
     result = CliRunner().invoke(cli, ["diagnose", "tiger", str(root / "run"), "--data", data, "--users", "-1"])
     assert result.exit_code == 1 and "--users must be >= 0" in result.output
+
+
+def test_diagnose_lists_works_for_any_run(trained):
+    root, _, _, data = trained
+    result = CliRunner().invoke(cli, ["diagnose", "lists", str(root / "run"), "--data", data, "--users", "15"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["users"] == 15 and out["verdict"] in {"healthy", "collapsed"}
+    assert 1 <= out["distinct@10"] <= 150 and 0 <= out["swap_overlap@10"] <= 1

@@ -145,9 +145,13 @@ def code_table_nll(
     }
 
 
-def list_diversity(recommender, cases: Sequence[EvalCase], *, k: int = 10, seed: int = 0) -> dict[str, Any]:
+def list_diversity(
+    recommender, cases: Sequence[EvalCase], *, k: int = 10, seed: int = 0, n_items: int | None = None
+) -> dict[str, Any]:
     """Distinct items in the cases' top-``k`` lists, and the swap-test overlap.
 
+    Works for any :class:`semid.evaluation.Recommender` (TIGER, LC-Rec, CF);
+    ``n_items`` is the catalogue size (default: ``recommender.tokenizer``'s items).
     Swap test: each case is paired with another (a seeded derangement); the
     overlap is ``|top_k(own history) & top_k(other's history)| / k`` with the
     user id kept (so a user token, if any, stays), averaged over cases.
@@ -160,7 +164,8 @@ def list_diversity(recommender, cases: Sequence[EvalCase], *, k: int = 10, seed:
     partner = (np.arange(n) + rng.integers(1, max(n, 2), size=n)) % max(n, 1) if n > 1 else np.zeros(n, int)
     swapped = recommender.recommend([histories[int(j)] for j in partner], k, users=users)
     overlap = [len(set(a[:k]) & set(b[:k])) / k for a, b in zip(own, swapped)]
-    n_items = len(recommender.tokenizer.item_ids)
+    if n_items is None:
+        n_items = len(recommender.tokenizer.item_ids)
     return {
         f"distinct@{k}": distinct_items(own, k),
         "collapse_floor": collapse_floor(n, n_items, k),
