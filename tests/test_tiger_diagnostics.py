@@ -36,7 +36,7 @@ def test_code_tables_match_hand_counts():
 def test_distinct_items_and_floor():
     assert distinct_items([["a", "b", None], ["b", "c"]]) == 3
     assert distinct_items([["a", "b", "c"]], k=2) == 2
-    assert collapse_floor(2000, 12101) == 242  # 2% of the 12,101 items the lists could hold
+    assert collapse_floor(2000, 12101) == 60  # 0.5% of the 12,101 items the lists could hold
     assert collapse_floor(3, 1000) == 10
 
 
