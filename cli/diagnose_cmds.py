@@ -55,22 +55,18 @@ def diagnose_lists_cmd(run, data_dir, users, split, seed) -> None:
     The verdict is "collapsed" when the lists hold fewer distinct items than the
     collapse floor or when swapping two users' histories leaves their lists mostly unchanged.
     """
-    import numpy as np
-
     import semid
     from semid.errors import ParameterError
     from semid.evaluation import leave_one_out
     from semid.gen.tiger.diagnostics import HEALTHY, list_diversity
+    from semid.gen.tiger.health import sample_cases
 
     from .eval_cmds import load_recommender
 
     if users < 0:
         raise ParameterError(f"--users must be >= 0, got {users}")
     dataset = semid.load_dataset(data_dir)
-    cases = leave_one_out(dataset).cases(split)
-    if users and users < len(cases):
-        chosen = np.sort(np.random.default_rng(seed).choice(len(cases), size=users, replace=False))
-        cases = [cases[i] for i in chosen]
+    cases = sample_cases(leave_one_out(dataset).cases(split), users, seed)
     recommender = load_recommender(run, dataset=dataset)
     report = list_diversity(recommender, cases, seed=seed, n_items=len(dataset.items))
     side, level = HEALTHY["swap_overlap@10"]

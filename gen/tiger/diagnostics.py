@@ -35,7 +35,7 @@ import torch
 
 from semid.evaluation.split import EvalCase
 
-from .health import collapse_floor, distinct_items
+from .health import collapse_floor, distinct_items, sample_cases
 from .layout import PAD_ID, TokenLayout
 
 __all__ = [
@@ -333,10 +333,7 @@ def diagnose_run(
     recommender = load_tiger(run_path, index_path=index_path, checkpoint=checkpoint, device=device)
     config = TigerConfig.from_dict(_run_config(run_path))
     split_data = leave_one_out(dataset, max_history=config.max_history)
-    cases = split_data.cases(split)
-    if users and users < len(cases):
-        rng = np.random.default_rng(seed)
-        cases = [cases[i] for i in np.sort(rng.choice(len(cases), size=users, replace=False))]
+    cases = sample_cases(split_data.cases(split), users, seed)
     train_targets = [item for seq in split_data.train_sequences for item in seq[1:]]
     initial = build_model(config, recommender.layout)
     report = diagnose(

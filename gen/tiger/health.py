@@ -11,8 +11,13 @@ collapsed ones 15-25.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
-__all__ = ["collapse_floor", "distinct_items"]
+import numpy as np
+
+T = TypeVar("T")
+
+__all__ = ["collapse_floor", "distinct_items", "sample_cases"]
 
 
 def distinct_items(ranked: Sequence[Sequence[str | None]], k: int = 10) -> int:
@@ -29,3 +34,11 @@ def collapse_floor(n_users: int, n_items: int, k: int = 10) -> int:
     its first 0.26M targets (and the 500+ it holds later).
     """
     return max(k, int(0.005 * min(k * n_users, n_items)))
+
+
+def sample_cases(cases: Sequence[T], n: int, seed: int) -> list[T]:
+    """The seeded sample of ``n`` cases (kept in their order) that validation and diagnostics use; all when ``n`` is 0 or too large."""
+    if not n or n >= len(cases):
+        return list(cases)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(cases), size=n, replace=False))
+    return [cases[i] for i in chosen]

@@ -35,7 +35,7 @@ from .batches import collate, count_targets, length_bucketed_batches, make_windo
 from .checkpoint import load_model, load_training_state, save_model_checkpoint
 from .config import TigerConfig
 from .diagnostics import position_nll
-from .health import collapse_floor, distinct_items
+from .health import collapse_floor, distinct_items, sample_cases
 from .layout import TokenLayout
 from .model import build_model, sequence_loss
 
@@ -81,11 +81,7 @@ def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
 def validation_cases(dataset: Dataset, config: TigerConfig):
     """Validation cases: all users, or the seeded sample of ``eval_users`` (stated in the log)."""
     cases = leave_one_out(dataset, max_history=config.max_history).valid
-    if config.eval_users and config.eval_users < len(cases):
-        rng = np.random.default_rng(config.seed)
-        chosen = np.sort(rng.choice(len(cases), size=config.eval_users, replace=False))
-        cases = [cases[i] for i in chosen]
-    return cases
+    return sample_cases(cases, config.eval_users, config.seed)
 
 
 def _validate(model, tokenizer, layout, cases, config: TigerConfig) -> dict[str, float]:
