@@ -115,7 +115,7 @@ def main() -> None:
         "date": started_at, "cpu": _cpu(), "torch_threads": args.threads,
         "load_avg": {"start": load_before, "after_train": load_after_train, "end": load_end},
         "command": " ".join([".venv/bin/python", *sys.argv]),
-        "index": {"path": str(index_path), "scheme": index.scheme, "n_items": len(index.item_ids_)},
+        "index": {"path": str(index_path), "scheme": index.scheme, "n_items": len(index.item_ids)},
         "train": outcome, "train_wall_seconds": round(train_wall, 1),
         "eval": result, "eval_wall_seconds": round(eval_wall, 1),
         "eval_seconds_per_user": round(eval_wall / max(result["n_users"], 1), 2),

@@ -33,9 +33,10 @@ DEMO_DATA = "builtin:all_beauty_2023"
 def demo(out_dir, scheme, budget_minutes, max_epochs, overwrite) -> None:
     """Build an index, train TIGER and print its test metrics (JSON) on the embedded dataset."""
     import semid
+    from semid._io import write_json
     from semid.build import build_index
     from semid.errors import ArtifactError
-    from semid.evaluation import evaluate
+    from semid.evaluation import MostPopular, evaluate
     from semid.gen.tiger.config import TigerConfig
     from semid.gen.tiger.recommender import load_tiger
     from semid.gen.tiger.train import train_tiger
@@ -67,13 +68,25 @@ def demo(out_dir, scheme, budget_minutes, max_epochs, overwrite) -> None:
         dataset, tokenizer, index_path=str(index_dir.resolve()), out=str(run_dir), config=config,
         budget_minutes=budget_minutes, overwrite=overwrite,
     )
-    click.echo("evaluating on the test split ...", err=True)
+    click.echo("evaluating TIGER and the most-popular baseline on the test split ...", err=True)
     recommender = load_tiger(run_dir)
     result = evaluate(recommender, dataset, split="test", ks=(5, 10, 20), progress=False)
+    baseline = evaluate(MostPopular(dataset), dataset, split="test", ks=(5, 10, 20), progress=False,
+                        beyond_accuracy=False)
+    result["most_popular"] = {k: v for k, v in baseline["metrics"].items() if k.startswith(("recall", "ndcg"))}
     result["training"] = summary
     result["index"] = {"path": str(index_dir), "scheme": scheme, "levels": int(tokenizer.codes.shape[1])}
     result["total_seconds"] = round(time.perf_counter() - started, 1)
+    metrics_path = out_dir / "metrics.json"
+    write_json(metrics_path, result)
     click.echo(json.dumps(result, indent=2, sort_keys=True))
+    m, p = result["metrics"], result["most_popular"]
+    click.echo(
+        f"TIGER test R@10 {m['recall@10']:.4f} / N@10 {m['ndcg@10']:.4f} vs most-popular "
+        f"{p['recall@10']:.4f} / {p['ndcg@10']:.4f} on {result['n_users']} users. "
+        f"Index: {index_dir}, run: {run_dir}, metrics: {metrics_path}",
+        err=True,
+    )
 
 
 commands = [demo]

@@ -21,15 +21,13 @@ __all__ = ["commands"]
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def embed(data, out, model, fields, batch_size, no_normalize, cache_dir, no_cache, overwrite) -> None:
     """Embed every item's text and write an aligned embedding file."""
-    from pathlib import Path
 
     import semid
     from semid.embed import embed_items
     from semid.embeddings import save_embeddings
-    from semid.errors import ArtifactError
+    from semid._io import check_output_file
 
-    if Path(out).exists() and not overwrite:
-        raise ArtifactError(f"{out} already exists; pass --overwrite to replace it")
+    check_output_file(out, overwrite=overwrite)  # before minutes of embedding, not after
     dataset = semid.load_dataset(data)
     matrix, meta = embed_items(
         dataset.items, model=model, fields=fields.split(","), batch_size=batch_size,

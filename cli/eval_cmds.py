@@ -1,8 +1,7 @@
 """``semid evaluate`` and ``semid recommend`` for any trained run.
 
 A run directory is dispatched on its model type: ``run.json`` (written by
-:mod:`semid.gen.runs`) names it in ``model_type``; CF runs (``config.json`` of
-format ``semid-cf-run``) in ``model``. :data:`RECOMMENDER_LOADERS` maps a model
+:mod:`semid.gen.runs` for every trainer) names it in ``model_type``. :data:`RECOMMENDER_LOADERS` maps a model
 type to ``"module:function"``; the function is called as
 ``fn(run_path, dataset=..., index=..., checkpoint=..., decoding=..., device=...)``
 and returns a :class:`semid.evaluation.Recommender`. A model type that is not
@@ -43,13 +42,14 @@ def run_model_type(run_path: Path) -> str:
         from semid.gen.runs import open_run
 
         return open_run(run_path).model_type
-    if (run_path / "config.json").exists():
-        from semid.gen.cf.run import read_config
-
-        return str(read_config(run_path)["model"])
     if not run_path.is_dir():
         raise ArtifactError(f"run directory not found: {run_path}")
-    raise ArtifactError(f"{run_path} is not a semid run: neither run.json nor config.json is present")
+    if (run_path / "config.json").exists() and "semid-cf-run" in (run_path / "config.json").read_text(errors="replace"):
+        raise ArtifactError(
+            f"{run_path} is a CF run in the format of semid 0.1 (config.json); this semid reads runs with a "
+            "run.json: train it again with `semid cf train`"
+        )
+    raise ArtifactError(f"{run_path} is not a semid run: run.json is missing")
 
 
 def load_recommender(run_path: Path, **options: Any):
@@ -61,6 +61,10 @@ def load_recommender(run_path: Path, **options: Any):
         from semid.evaluation import MostPopular
 
         return MostPopular(options["dataset"])
+    if options.get("dataset") is not None:
+        from semid.gen.runs import open_run
+
+        open_run(run_path).check_dataset(options["dataset"])
     target = RECOMMENDER_LOADERS.get(model_type, f"semid.gen.{model_type}:load_recommender")
     module_name, _, function = target.partition(":")
     try:
@@ -162,17 +166,26 @@ def evaluate_cmd(run, data_dir, split, beams, decoding, assistant, alpha, k_text
     import semid
     from semid.errors import ParameterError
     from semid.evaluation import evaluate
+    from semid.gen.training import check_device
 
     ks = _parse_ks(k_text)
     if users is not None and users < 1:
         raise ParameterError(f"--users must be >= 1, got {users}")
+    if max_history < 1:
+        raise ParameterError(f"--max-history must be >= 1 (items of history given to the model), got {max_history}")
+    check_device(device)
     if assistant is not None and decoding != "d3":
         raise ParameterError("--assistant needs --decoding d3")
     if alpha is None:
         alpha = 0.1 if assistant is not None else 0.0
     dataset = semid.load_dataset(data_dir)
     if ks[-1] > len(dataset.items):
-        raise ParameterError(f"--k {ks[-1]} is larger than the catalogue ({len(dataset.items)} items)")
+        given = click.get_current_context().get_parameter_source("k_text") != click.core.ParameterSource.DEFAULT
+        where = f"--k {k_text}" if given else f"the default cut-offs {k_text}"
+        raise ParameterError(
+            f"{where} include {ks[-1]}, more than the catalogue's {len(dataset.items)} items; "
+            f"pass --k with values up to {len(dataset.items)}"
+        )
     options = {"num_beams": beams, "decoding": decoding, "alpha": alpha, "assistant": assistant}
     recommender = load_recommender(
         run, dataset=dataset, index=index_dir, checkpoint=checkpoint, decoding=options, device=device
@@ -198,7 +211,9 @@ def recommend_cmd(run, history, k, user, data_dir, beams, device) -> None:
     """Print the top-K items for a history: rank, item id, title."""
     import semid
     from semid.errors import DataError, ParameterError
+    from semid.gen.training import check_device
 
+    check_device(device)
     items = [part for entry in history for part in entry.replace(",", " ").split()]
     if not items:
         raise ParameterError("--history is empty; give at least one item id")
@@ -209,7 +224,7 @@ def recommend_cmd(run, history, k, user, data_dir, beams, device) -> None:
     if source is None and (run / "run.json").exists():
         from semid.gen.runs import open_run
 
-        source = open_run(run).meta.get("data")
+        source = open_run(run).data_path
     if source is not None:
         try:
             dataset = semid.load_dataset(source)

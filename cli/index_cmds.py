@@ -30,7 +30,7 @@ def _load_embedding_files(embeddings: Path | None, cf_embeddings: Path | None, i
 def list_schemes(long: bool) -> None:
     """List the available tokenizer schemes (one per line, or JSON with -l)."""
     import semid
-    from semid.params import describe
+    from semid.params import describe_settable
     from semid.registry import scheme_class
 
     if not long:
@@ -45,7 +45,7 @@ def list_schemes(long: bool) -> None:
             "requires": sorted(cls.requires),
             "collision_policy": cls.collision_policy,
             "cold_start": cls.supports_cold_start,
-            "params": describe(cls.params),
+            "params": describe_settable(cls),
         }
     _echo_json(out)
 
@@ -127,9 +127,20 @@ def decode_cmd(index, codes) -> None:
     """Print the item id of each CODE (token string like '<a_1><b_2>' or '1,2')."""
     import semid
 
+    from semid.errors import CodeFormatError
+
     tokenizer = semid.load(index)
     for text in codes:
-        code = text if "<" in text else tuple(int(x) for x in text.replace(" ", "").split(",") if x)
+        if "<" in text:
+            code = text
+        else:
+            try:
+                code = tuple(int(x) for x in text.replace(" ", "").split(",") if x)
+            except ValueError:
+                raise CodeFormatError(
+                    f"code {text!r} is neither a token string (like {tokenizer.vocab.render(tokenizer.codes[0])}) "
+                    "nor comma-separated integers (like 1,2,3)"
+                ) from None
         click.echo(f"{text}\t{tokenizer.decode(code)}")
 
 

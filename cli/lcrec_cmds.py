@@ -30,7 +30,8 @@ __all__ = ["ask_cmd", "commands", "train_lcrec_cmd"]
 @click.option("--lora-alpha", type=int, default=None, help="LoRA scale alpha (default 2 x rank).")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True,
               help="Precision the base model is loaded in.")
-@click.option("--epochs", type=int, default=1, show_default=True)
+@click.option("--max-epochs", "epochs", type=int, default=1, show_default=True,
+              help="Passes over the instruction examples (the learning-rate schedule spans them all).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Examples per optimizer step per process.")
 @click.option("--grad-accum", type=int, default=1, show_default=True, help="Micro-batches per optimizer step.")
 @click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True)
@@ -39,7 +40,7 @@ __all__ = ["ask_cmd", "commands", "train_lcrec_cmd"]
 @click.option("--max-per-task", type=int, default=None, help="Seeded sample of at most N examples per task.")
 @click.option("--embed-init", type=click.Choice(["mean", "text"]), default="text", show_default=True,
               help="Initial embedding of new code tokens.")
-@click.option("--budget-minutes", type=float, default=None, help="Stop after M minutes of training (summed over resumes); the model so far is saved.")
+@click.option("--budget-minutes", type=float, default=None, help="Wall-clock budget of this invocation, model loading included; the model so far is saved and --resume continues.")
 @click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True)
 @click.option("--num-beams", type=int, default=20, show_default=True, help="Beams used at inference.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -90,7 +91,7 @@ train.add_command(train_lcrec_cmd)
 @click.argument("run", type=click.Path(path_type=Path))
 @click.argument("questions", nargs=-1, required=True)
 @click.option("--base", is_flag=True, help="Also answer with the untuned base model, for comparison.")
-@click.option("--max-new-tokens", type=int, default=48, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=48, show_default=True)
 def ask_cmd(run: Path, questions: tuple[str, ...], base: bool, max_new_tokens: int) -> None:
     """Greedy, unconstrained answers of an LC-Rec RUN to plain-text QUESTIONS, as JSON.
 

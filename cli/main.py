@@ -4,8 +4,9 @@ Each command family lives in its own module exposing ``commands`` (a list of
 click commands or groups); :data:`COMMAND_MODULES` names them. Modules must
 not import torch or transformers at import time, so ``semid --help`` is fast.
 
-User errors (:class:`semid.SemidError`) print one line on stderr and exit 1;
-usage errors exit 2 (click's convention).
+User errors (:class:`semid.SemidError`, and refusals of the operating system
+about a named path) print one line on stderr and exit 1; usage errors exit 2
+(click's convention); Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -34,14 +35,33 @@ COMMAND_MODULES = (
 )
 
 
+def one_line(message: str) -> str:
+    """A message on one line: the lines of a multi-line message joined with "; "."""
+    parts = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return "; ".join(parts)
+
+
 class SemidGroup(click.Group):
-    """A click group that turns SemidError into a one-line message and exit 1."""
+    """A click group that turns user errors into one line on stderr and exit 1.
+
+    User errors are :class:`SemidError` and the operating system's refusals
+    about a named path (no permission, no space, not a directory, ...); Ctrl-C
+    exits 130 with one line. Anything else is a bug and keeps its traceback.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except SemidError as exc:
-            raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+            raise click.ClickException(one_line(str(exc)) or type(exc).__name__) from None
+        except OSError as exc:
+            if exc.filename is None or isinstance(exc, SemidError):
+                raise
+            where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+            raise click.ClickException(f"cannot use {where}: {exc.strerror or exc}") from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; runs continue from their last checkpoint with --resume", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=SemidGroup, context_settings={"help_option_names": ["-h", "--help"]})

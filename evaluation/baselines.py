@@ -17,13 +17,15 @@ class MostPopular:
 
     Counts come from the leave-one-out training sequences only (validation and
     test items excluded), so the baseline sees exactly what the models see.
-    Ties are broken by the dataset's item order, so the ranking is deterministic.
+    Ties (including the items never seen in training, which come last) are
+    broken by the dataset's item order, so the ranking is deterministic and
+    covers the whole catalogue.
     """
 
     def __init__(self, dataset: Dataset):
         counts = Counter(item for seq in leave_one_out(dataset).train_sequences for item in seq)
         order = {item: i for i, item in enumerate(dataset.items.item_ids)}
-        self.ranked: list[str] = sorted(counts, key=lambda item: (-counts[item], order[item]))
+        self.ranked: list[str] = sorted(order, key=lambda item: (-counts[item], order[item]))
 
     def recommend(
         self,

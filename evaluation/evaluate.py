@@ -71,9 +71,23 @@ def evaluate_cases(
             raise ValueError(f"recommender returned {len(lists)} lists for {len(batch)} histories")
         ranked.extend(list(items)[:k_max] for items in lists)
     metrics = ranking_metrics(ranked, [c.target for c in cases], ks)
-    n_slots = sum(len(r) for r in ranked)
-    metrics["invalid_rate"] = float(sum(x is None for r in ranked for x in r) / max(n_slots, 1))
+    # A slot is invalid when the model marked it (None) or did not fill it at all
+    # (a generator whose beams ran out): both are places where no item was recommended.
+    n_slots = len(ranked) * k_max
+    filled_valid = sum(x is not None for r in ranked for x in r)
+    metrics["invalid_rate"] = float((n_slots - filled_valid) / max(n_slots, 1))
     return metrics, ranked
+
+
+def model_settings(recommender: Recommender) -> dict[str, Any]:
+    """What the model did with the inputs, as it reports it (``max_history`` it kept, beams, ranking).
+
+    Recommenders describe themselves through an optional ``evaluation_settings()``
+    method; a model without one is recorded by its class name only.
+    """
+    describe = getattr(recommender, "evaluation_settings", None)
+    settings = dict(describe()) if callable(describe) else {}
+    return {"class": type(recommender).__name__, **settings}
 
 
 def evaluate(
@@ -97,7 +111,8 @@ def evaluate(
             ``"valid"`` (second-to-last item, history = the items before it).
         ks: cut-offs for Recall@K / NDCG@K (and the beyond-accuracy metrics).
         max_history: the history given to the recommender is the user's most
-            recent ``max_history`` items before the target (20, as in TIGER/P5).
+            recent ``max_history`` items before the target (20, as in TIGER/P5);
+            a model may keep fewer (``settings.model`` records what it kept).
         exclude_seen: drop every item the user interacted with before the
             target (the whole history, not only the truncated part) from the
             candidates; off by default, as in the TIGER/LETTER protocol.
@@ -115,8 +130,13 @@ def evaluate(
     """
     loo = leave_one_out(dataset, max_history=max_history)
     cases = loo.cases(split)
+    sample = None
     if n_users is not None and n_users < len(cases):
         cases = random.Random(seed).sample(cases, n_users)
+        sample = {"n_users": n_users, "seed": seed}
+    elif n_users is not None:
+        logger.info("a sample of %d users was asked for; the split has %d, so every user is evaluated",
+                    n_users, len(cases))
     full = None
     if exclude_seen:
         # Every item before the target counts as seen, not only the truncated history.
@@ -144,9 +164,12 @@ def evaluate(
             "ks": sorted(set(int(k) for k in ks)),
             "exclude_seen": exclude_seen,
             "beyond_accuracy": beyond_accuracy,
+            # Every catalogue item is a candidate (no sampled candidate list); how the
+            # model ranks them (scores or beam search) is in "model".
             "full_ranking": True,
+            "model": model_settings(recommender),
             "n_items": len(dataset.items),
-            "user_sample": {"n_users": n_users, "seed": seed} if n_users is not None else None,
+            "user_sample": sample,
             "dataset": dataset.name,
         },
     }

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from semid.errors import ParameterError
+
 __all__ = ["DEFAULT_KS", "hit_ranks", "ranking_metrics"]
 
 DEFAULT_KS = (1, 5, 10, 20)
@@ -23,7 +25,7 @@ DEFAULT_KS = (1, 5, 10, 20)
 def hit_ranks(ranked: Sequence[Sequence[str | None]], targets: Sequence[str]) -> np.ndarray:
     """1-based rank of each target in its list, 0 when absent: ``int64 (n_users,)``."""
     if len(ranked) != len(targets):
-        raise ValueError(f"{len(ranked)} ranked lists for {len(targets)} targets")
+        raise ParameterError(f"{len(ranked)} ranked lists for {len(targets)} targets; expected one list per target")
     ranks = np.zeros(len(targets), dtype=np.int64)
     for u, (items, target) in enumerate(zip(ranked, targets)):
         for position, item in enumerate(items):
@@ -48,7 +50,7 @@ def ranking_metrics(
     out: dict[str, float] = {}
     for k in sorted(set(int(k) for k in ks)):
         if k < 1:
-            raise ValueError(f"K must be >= 1, got {k}")
+            raise ParameterError(f"cut-off K must be >= 1, got {k}")
         hit = (ranks >= 1) & (ranks <= k)
         gains = np.where(hit, 1.0 / np.log2(np.maximum(ranks, 1) + 1.0), 0.0)
         out[f"recall@{k}"] = float(hit.sum() / n)

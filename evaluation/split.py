@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from semid.data.dataset import Dataset
 
+from semid.errors import ParameterError
+
 __all__ = ["EvalCase", "LeaveOneOut", "leave_one_out"]
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ class LeaveOneOut:
 
     def cases(self, split: str) -> list[EvalCase]:
         if split not in ("valid", "test"):
-            raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+            raise ParameterError(f"split must be 'valid' or 'test', got {split!r}")
         return self.valid if split == "valid" else self.test
 
     def settings(self) -> dict:
@@ -68,7 +70,7 @@ class LeaveOneOut:
 def leave_one_out(dataset: Dataset, *, max_history: int = DEFAULT_MAX_HISTORY) -> LeaveOneOut:
     """Split ``dataset`` by leave-one-out (see the module docstring)."""
     if max_history < 1:
-        raise ValueError(f"max_history must be >= 1, got {max_history}")
+        raise ParameterError(f"max_history must be >= 1, got {max_history}")
     train, users, valid, test = [], [], [], []
     skipped = {"valid": 0, "test": 0}
     for user, seq in zip(dataset.sequences.user_ids, dataset.sequences.items):

@@ -3,8 +3,9 @@
 A run directory holds one training run::
 
     run.json            format, format_version, model_type, the index it was trained
-                        on (path and fingerprint), the dataset, the full config,
-                        library versions
+                        on (path and fingerprint; none for CF models), the dataset
+                        (absolute path and fingerprints of its items and training
+                        split), the full config, library versions
     train_log.jsonl     one JSON object per event (epoch end, evaluation, stop,
                         resume), appended and flushed as training goes
     checkpoints/last/   newest state for ``--resume``: model weights, optimizer,
@@ -23,18 +24,28 @@ write one file into the staging directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from semid._io import atomic_directory, sha256_file, write_json
-from semid.errors import ArtifactError
+from semid._io import atomic_directory, read_versioned_json, sha256_file, write_json
+from semid.errors import ArtifactError, DataError
 
-__all__ = ["RUN_FORMAT", "RUN_FORMAT_VERSION", "RunDirectory", "create_run", "open_run"]
+__all__ = [
+    "RUN_FORMAT",
+    "RUN_FORMAT_VERSION",
+    "RunDirectory",
+    "create_run",
+    "dataset_identity",
+    "discard_on_failure",
+    "open_or_create_run",
+    "open_run",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +82,44 @@ class RunDirectory:
         return dict(self.meta.get("config", {}))
 
     @property
-    def fingerprint(self) -> str:
-        return str(self.meta["index"]["fingerprint"])
+    def fingerprint(self) -> str | None:
+        index = self.meta.get("index")
+        return str(index["fingerprint"]) if index else None
 
     @property
-    def index_path(self) -> str:
-        return str(self.meta["index"]["path"])
+    def index_path(self) -> str | None:
+        index = self.meta.get("index")
+        return str(index["path"]) if index else None
+
+    @property
+    def data_path(self) -> str | None:
+        """Where the training dataset was (absolute for runs made by semid >= 0.2)."""
+        identity = self.meta.get("dataset")
+        return identity.get("path") if isinstance(identity, dict) else self.meta.get("data")
+
+    def check_dataset(self, dataset, *, training: bool = False) -> None:
+        """Refuse a dataset other than the one the run was trained on.
+
+        The items must match always (a model's outputs are items); with
+        ``training`` (resume) the training split must match too. Runs written
+        before datasets were fingerprinted are not checked.
+
+        Raises:
+            DataError: naming the run, both datasets and what differs.
+        """
+        recorded = self.meta.get("dataset")
+        if not isinstance(recorded, dict) or "items_fingerprint" not in recorded:
+            return
+        current = dataset_identity(dataset)
+        keys = ("items_fingerprint", "train_fingerprint") if training else ("items_fingerprint",)
+        for key in keys:
+            if recorded[key] != current[key]:
+                what = "items" if key == "items_fingerprint" else "training interactions"
+                raise DataError(
+                    f"{self.path} was trained on dataset {recorded.get('name')!r} ({recorded.get('n_items')} items, "
+                    f"{recorded.get('n_users')} users), but dataset {current['name']!r} ({current['n_items']} items, "
+                    f"{current['n_users']} users) has other {what}; use the dataset the run was trained on"
+                )
 
     def check_fingerprint(self, fingerprint: str, *, index_path: str | os.PathLike[str] | None = None) -> None:
         """Refuse an index other than the one this run was trained on.
@@ -136,6 +179,10 @@ class RunDirectory:
     def has_checkpoint(self, name: str) -> bool:
         return (self.checkpoint_path(name) / MANIFEST_FILE).exists()
 
+    def has_any_checkpoint(self) -> bool:
+        folder = self.path / "checkpoints"
+        return folder.is_dir() and any((entry / MANIFEST_FILE).exists() for entry in folder.iterdir())
+
     def save_checkpoint(self, name: str, writers: Mapping[str, Writer], state: Mapping[str, Any]) -> Path:
         """Write checkpoint ``name`` atomically: one file per writer plus ``state.json``.
 
@@ -184,23 +231,8 @@ class RunDirectory:
 
 def _read_meta(path: Path) -> dict[str, Any]:
     meta_path = path / RUN_FILE
-    if not path.is_dir():
-        raise ArtifactError(f"run directory not found: {path}")
-    if not meta_path.exists():
-        raise ArtifactError(f"{path} is not a semid run: {RUN_FILE} is missing")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{meta_path}: corrupted ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != RUN_FORMAT:
-        raise ArtifactError(f"{meta_path}: 'format' is not {RUN_FORMAT!r}; not a semid run")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > RUN_FORMAT_VERSION:
-        raise ArtifactError(
-            f"{meta_path}: run format_version {version!r} is not supported by this semid "
-            f"(reads up to {RUN_FORMAT_VERSION}); upgrade semid"
-        )
-    for key in ("model_type", "index"):
+    meta = read_versioned_json(meta_path, format=RUN_FORMAT, max_version=RUN_FORMAT_VERSION, what="run")
+    for key in ("model_type",):
         if key not in meta:
             raise ArtifactError(f"{meta_path}: field {key!r} is missing")
     return meta
@@ -212,14 +244,37 @@ def open_run(path: str | os.PathLike[str]) -> RunDirectory:
     return RunDirectory(path, _read_meta(path))
 
 
+def dataset_identity(dataset) -> dict[str, Any]:
+    """Name, absolute path, counts and fingerprints of a dataset and its leave-one-out training split."""
+    import hashlib
+
+    from semid.evaluation.split import leave_one_out
+
+    items = hashlib.sha256("\n".join(dataset.items.item_ids).encode("utf-8")).hexdigest()
+    split = leave_one_out(dataset)
+    digest = hashlib.sha256()
+    for user, sequence in zip(split.train_users, split.train_sequences):
+        digest.update(("\t".join([user, *sequence]) + "\n").encode("utf-8"))
+    path = getattr(dataset, "path", None)
+    return {
+        "name": dataset.name,
+        "path": str(Path(path).resolve()) if path else None,
+        "n_items": len(dataset.items.item_ids),
+        "n_users": len(dataset.sequences.user_ids),
+        "items_fingerprint": items,
+        "train_fingerprint": digest.hexdigest(),
+    }
+
+
 def create_run(
     path: str | os.PathLike[str],
     *,
     model_type: str,
     config: Mapping[str, Any],
-    index_path: str | os.PathLike[str],
-    fingerprint: str,
-    data: str,
+    index_path: str | os.PathLike[str] | None = None,
+    fingerprint: str | None = None,
+    data: str | None = None,
+    dataset=None,
     resume: bool = False,
     overwrite: bool = False,
     resumable_keys: frozenset[str] = frozenset(),
@@ -227,14 +282,15 @@ def create_run(
 ) -> RunDirectory:
     """Create a run directory, or reopen it with ``resume=True``.
 
-    On resume the stored model type, index fingerprint and config must match
-    (keys in ``resumable_keys``, such as a time budget, may change). A setting
-    the stored config lacks (added in a later semid version) counts as its value
-    in ``defaults``.
+    On resume the stored model type, index fingerprint, dataset and config must
+    match (keys in ``resumable_keys``, such as a time budget, may change). A
+    setting the stored config lacks (added in a later semid version) counts as
+    its value in ``defaults``. ``--overwrite`` replaces only a semid run.
 
     Raises:
-        ArtifactError: ``path`` exists without ``resume``/``overwrite``; or, on
-            resume, a different model type, index or config.
+        ArtifactError: ``path`` exists without ``resume``/``overwrite``, is not a
+            run and ``overwrite`` is asked; or, on resume, a different model type,
+            index or config. DataError: on resume, another dataset.
     """
     from semid import __version__
 
@@ -244,7 +300,10 @@ def create_run(
         run = open_run(path)
         if run.model_type != model_type:
             raise ArtifactError(f"{path} is a {run.model_type!r} run, not {model_type!r}")
-        run.check_fingerprint(fingerprint, index_path=index_path)
+        if fingerprint is not None:
+            run.check_fingerprint(fingerprint, index_path=index_path)
+        if dataset is not None:
+            run.check_dataset(dataset, training=True)
         stored = {**dict(defaults or {}), **run.config}
         old = {k: v for k, v in stored.items() if k not in resumable_keys}
         new = {k: v for k, v in config.items() if k not in resumable_keys}
@@ -258,21 +317,88 @@ def create_run(
         run.meta["config"] = config
         write_json(path / RUN_FILE, run.meta)
         run.remove_stale_staging()
+        if not run.has_checkpoint("last"):
+            logger.warning("%s has no checkpoint yet (stopped before its first one); training starts from the "
+                           "beginning", path)
         return run
     if path.exists() and not overwrite:
         raise ArtifactError(f"{path} already exists; pass --resume to continue it or --overwrite to replace it")
+    if path.exists():
+        _check_replaceable(path, model_type)
+    import platform
+
     import numpy as np
 
+    versions = {"semid": __version__, "numpy": np.__version__, "python": platform.python_version()}
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover - every trainer needs torch
+        pass
     meta = {
         "format": RUN_FORMAT,
         "format_version": RUN_FORMAT_VERSION,
         "model_type": model_type,
-        "index": {"path": str(index_path), "fingerprint": fingerprint},
-        "data": data,
+        "index": (
+            {"path": str(Path(index_path).resolve()) if index_path != "<in memory>" else index_path,
+             "fingerprint": fingerprint}
+            if fingerprint is not None else None
+        ),
+        "data": str(Path(dataset.path).resolve()) if dataset is not None and dataset.path else (data or None),
+        "dataset": dataset_identity(dataset) if dataset is not None else None,
         "config": config,
-        "versions": {"semid": __version__, "numpy": np.__version__},
+        "versions": versions,
     }
-    with atomic_directory(path, overwrite=overwrite) as staging:
+    with atomic_directory(path, overwrite=overwrite, marker=RUN_FILE) as staging:
         write_json(staging / RUN_FILE, meta)
         (staging / "checkpoints").mkdir()
     return RunDirectory(path, meta)
+
+
+def _check_replaceable(path: Path, model_type: str) -> None:
+    """``--overwrite`` deletes only a semid run of the same model type."""
+    if not path.is_dir():
+        raise ArtifactError(f"{path} exists and is not a directory; choose another output path")
+    try:
+        existing = open_run(path)
+    except ArtifactError:
+        raise ArtifactError(
+            f"{path} is not a semid run (no valid run.json); --overwrite only replaces a run, "
+            "so semid leaves it alone: choose another output path or delete it yourself"
+        ) from None
+    if existing.model_type != model_type:
+        raise ArtifactError(
+            f"{path} is a {existing.model_type!r} run; --overwrite only replaces a {model_type!r} run "
+            "(choose another output path)"
+        )
+
+
+def open_or_create_run(path, dist, **kwargs: Any) -> RunDirectory:
+    """:func:`create_run` on rank 0, then :func:`open_run` on the other ranks (after a barrier)."""
+    run = create_run(path, **kwargs) if dist.is_main else None
+    dist.barrier()
+    return run if run is not None else open_run(path)
+
+
+@contextlib.contextmanager
+def discard_on_failure(run: RunDirectory, dist) -> Iterator[None]:
+    """Delete a run that has no checkpoint yet when its set-up fails, so a retry starts clean.
+
+    A failed start (a base model that does not load, a bad setting found late)
+    otherwise leaves a ``run.json`` that neither a retry (exists) nor
+    ``--resume`` (nothing to resume) can use.
+    """
+    try:
+        yield
+    except BaseException:
+        if dist.is_main and not run.has_any_checkpoint() and not _has_training_events(run):
+            import shutil
+
+            shutil.rmtree(run.path, ignore_errors=True)
+            logger.info("removed %s: training failed before its first checkpoint", run.path)
+        raise
+
+
+def _has_training_events(run: RunDirectory) -> bool:
+    return any(record.get("event") in {"epoch", "valid", "progress"} for record in run.read_log())

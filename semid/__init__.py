@@ -1,12 +1,17 @@
 """semid: item tokenizers (semantic IDs) for generative recommendation.
 
 >>> import semid
+>>> from semid.evaluation import leave_one_out
 >>> data = semid.load_dataset("builtin:all_beauty_2023")
->>> split = semid.evaluation.leave_one_out(data)            # doctest: +SKIP
+>>> split = leave_one_out(data)                  # training sequences: every user's s[:-2]
 >>> tok = semid.make("collaborative", n_clusters=10, max_group_size=50)
->>> tok.fit(data.items, split.train_sequences)               # doctest: +SKIP
->>> tok.encode(data.items.item_ids[0])                       # doctest: +SKIP
-(3, 1, 12)
+>>> tok = tok.fit(data.items, split.train_sequences)
+>>> item = data.items.item_ids[0]
+>>> code = tok.encode(item)                      # a tuple of ints, one per level
+>>> tok.decode(code) == item
+True
+>>> tok.vocab.render(code).startswith("<a_")
+True
 
 Generators live in :mod:`semid.gen`, metrics in :mod:`semid.evaluation`, the
 command line in :mod:`semid.cli`. ``import semid`` stays light: torch and

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._io import atomic_directory, sha256_file, write_json
+from ._io import atomic_directory, read_versioned_json, sha256_file, write_json
 from .errors import ArtifactError
 from .vocab import CodeVocab
 
@@ -54,18 +54,16 @@ def save_index(tokenizer: "ItemTokenizer", path: str | os.PathLike[str], *, over
     Raises:
         ArtifactError: ``path`` exists and ``overwrite`` is false.
     """
-    from . import __version__
-
-    for item in tokenizer.item_ids_:
+    for item in tokenizer.item_ids:
         if "\n" in item or "\r" in item:
             raise ArtifactError(f"item id {item!r} contains a line break and cannot be saved")
     path = Path(path)
-    with atomic_directory(path, overwrite=overwrite) as staging:
-        (staging / "item_ids.txt").write_text("".join(f"{i}\n" for i in tokenizer.item_ids_), encoding="utf-8")
-        np.save(staging / "codes.npy", tokenizer.codes_, allow_pickle=False)
+    with atomic_directory(path, overwrite=overwrite, marker=META_FILE) as staging:
+        (staging / "item_ids.txt").write_text("".join(f"{i}\n" for i in tokenizer.item_ids), encoding="utf-8")
+        np.save(staging / "codes.npy", tokenizer.codes, allow_pickle=False)
         files = ["item_ids.txt", "codes.npy"]
-        if any(x is not None for x in tokenizer.vocab_.labels):
-            write_json(staging / "labels.json", tokenizer.vocab_.labels)
+        if any(x is not None for x in tokenizer.vocab.labels):
+            write_json(staging / "labels.json", tokenizer.vocab.labels)
             files.append("labels.json")
         if tokenizer.state_:
             from safetensors.numpy import save_file
@@ -73,49 +71,53 @@ def save_index(tokenizer: "ItemTokenizer", path: str | os.PathLike[str], *, over
             state = {k: np.ascontiguousarray(v) for k, v in sorted(tokenizer.state_.items())}
             save_file(state, str(staging / "state.safetensors"))
             files.append("state.safetensors")
-        lengths = (tokenizer.codes_ >= 0).sum(axis=1)
+        lengths = (tokenizer.codes >= 0).sum(axis=1)
         meta = {
             "format": INDEX_FORMAT,
             "format_version": INDEX_FORMAT_VERSION,
             "scheme": tokenizer.scheme,
             "params": _jsonable(tokenizer.get_params()),
-            "vocab": tokenizer.vocab_.to_dict(),
-            "n_items": len(tokenizer.item_ids_),
+            "vocab": tokenizer.vocab.to_dict(),
+            "n_items": len(tokenizer.item_ids),
             "code_length": {"min": int(lengths.min()), "max": int(lengths.max())},
             "collisions": {"policy": tokenizer.collision_policy, "resolved": tokenizer.collisions_resolved_},
             "supports_cold_start": tokenizer.supports_cold_start,
             "fingerprint": tokenizer.fingerprint,
             "info": _jsonable(tokenizer.info_),
             "files": {name: sha256_file(staging / name) for name in files},
-            "versions": {"semid": __version__, "numpy": np.__version__},
+            "versions": library_versions(tokenizer),
         }
         write_json(staging / META_FILE, meta)
     return path
 
 
+def library_versions(tokenizer) -> dict[str, str]:
+    """semid, numpy and the scheme's own numeric libraries (``ItemTokenizer.libraries``), with versions."""
+    import importlib
+
+    from . import __version__
+
+    versions = {"semid": __version__, "numpy": np.__version__}
+    from .registry import scheme_class
+
+    names = set(getattr(tokenizer, "libraries", ()))
+    for part in ("prefix_scheme", "suffix_scheme"):  # a hybrid records both parts' libraries
+        if getattr(tokenizer, part, ""):
+            names |= set(scheme_class(getattr(tokenizer, part)).libraries)
+    for name in sorted(names):
+        try:
+            versions[name] = str(importlib.import_module(name).__version__)
+        except (ImportError, AttributeError):
+            versions[name] = "unavailable"
+    return versions
+
+
 def read_index_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check ``tokenizer.json`` (format name and version) without loading arrays."""
-    path = Path(path)
-    meta_path = path / META_FILE
-    if not path.is_dir():
-        raise ArtifactError(f"index directory not found: {path}")
-    if not meta_path.exists():
-        raise ArtifactError(f"{path} is not a semid index: {META_FILE} is missing")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{meta_path}: corrupted ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
-        raise ArtifactError(f"{meta_path}: 'format' is not {INDEX_FORMAT!r}; not a semid index")
-    version = meta.get("format_version")
-    if not isinstance(version, int):
-        raise ArtifactError(f"{meta_path}: 'format_version' must be an integer, got {version!r}")
-    if version > INDEX_FORMAT_VERSION:
-        raise ArtifactError(
-            f"{meta_path}: index format_version {version} is newer than this semid supports "
-            f"({INDEX_FORMAT_VERSION}); upgrade semid to read it"
-        )
-    return meta
+    return read_versioned_json(
+        Path(path) / META_FILE, format=INDEX_FORMAT, max_version=INDEX_FORMAT_VERSION, what="index",
+        hint=" (build one with `semid build-index`)",
+    )
 
 
 def load_index(path: str | os.PathLike[str]) -> "ItemTokenizer":
@@ -144,6 +146,15 @@ def load_index(path: str | os.PathLike[str]) -> "ItemTokenizer":
         codes = np.load(path / "codes.npy", allow_pickle=False)
     except ValueError as exc:
         raise ArtifactError(f"{path / 'codes.npy'}: unreadable ({exc})") from None
+    # The description must agree with the files it describes (an edited tokenizer.json does not).
+    if meta.get("n_items") != len(item_ids) or len(codes) != len(item_ids):
+        raise ArtifactError(
+            f"{path / META_FILE}: field 'n_items' is {meta.get('n_items')!r}, but item_ids.txt lists "
+            f"{len(item_ids)} items and codes.npy has {len(codes)} rows; the index is inconsistent"
+        )
+    length = meta.get("code_length", {})
+    if codes.ndim != 2 or length.get("max") is not None and length["max"] > codes.shape[1]:
+        raise ArtifactError(f"{path / 'codes.npy'}: shape {codes.shape} does not fit code_length {length}")
     labels = None
     if "labels.json" in files:
         labels = json.loads((path / "labels.json").read_text(encoding="utf-8"))

@@ -264,6 +264,12 @@ def embed_items(
         raise ParameterError("fields must name at least one item field (e.g. title,brand,categories)")
     texts = [item_text(record, fields) for record in items.records]
     empty = sum(1 for t in texts if not t)
+    if texts and empty == len(texts):
+        present = sorted({key for record in items.records for key, value in record.items() if value not in (None, "")})
+        raise ParameterError(
+            f"none of the {len(texts)} items has any of the fields {','.join(fields)}; "
+            f"fields the items have: {', '.join(present)}"
+        )
     if empty:
         logger.warning("%d of %d items have none of the fields %s; they get the embedding of empty text",
                        empty, len(texts), ",".join(fields))

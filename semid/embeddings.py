@@ -17,6 +17,7 @@ Write your own with :func:`save_embeddings`; any row order works, since
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import zipfile
@@ -29,6 +30,8 @@ import numpy as np
 from .errors import DataError
 
 __all__ = ["EMBEDDINGS_FORMAT", "EMBEDDINGS_FORMAT_VERSION", "load_embeddings", "read_embeddings", "save_embeddings"]
+
+logger = logging.getLogger(__name__)
 
 EMBEDDINGS_FORMAT = "semid-embeddings"
 EMBEDDINGS_FORMAT_VERSION = 1
@@ -113,6 +116,11 @@ def read_embeddings(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray
     path = Path(path)
     if not path.is_file():
         raise DataError(f"embedding file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise DataError(
+            f"{path}: not a .npz embedding file (a NumPy zip archive); expected a file written by "
+            "`semid embed` or semid.embeddings.save_embeddings"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in ("embeddings", "item_ids", "meta") if k not in data.files]
@@ -127,7 +135,14 @@ def read_embeddings(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray
                 raise ValueError(f"member {name!r} is not a .npy array")
     except DataError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DataError(
+                f"{path}: holds an object array (Python objects), which semid never loads; store 'item_ids' "
+                "as a unicode array and 'embeddings' as floats (semid.embeddings.save_embeddings does)"
+            ) from None
+        raise DataError(f"{path}: unreadable embedding file ({exc}); expected a .npz written by save_embeddings") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path}: unreadable embedding file ({exc}); expected a .npz written by save_embeddings") from None
     try:
         meta = json.loads(str(meta_text))
@@ -151,6 +166,9 @@ def read_embeddings(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray
         raise DataError(f"{path}: field 'item_ids' holds duplicate ids")
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     _check_finite(path, matrix, item_ids)
+    if len(matrix) > 1 and np.all(matrix == matrix[0]):
+        logger.warning("%s: every item has the same embedding (%s); an index built from it cannot tell items apart",
+                       path, "all zeros" if not matrix.any() else "identical rows")
     return item_ids, matrix, meta
 
 

@@ -105,6 +105,25 @@ def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def describe_settable(cls) -> list[dict[str, Any]]:
+    """A scheme's parameters named as ``--set`` takes them.
+
+    A hybrid ``A+B`` takes ``seed`` and each part's parameters as
+    ``prefix.NAME`` / ``suffix.NAME``, so those are listed, not the two dicts.
+    """
+    prefix, suffix = getattr(cls, "prefix_scheme", ""), getattr(cls, "suffix_scheme", "")
+    if not (prefix and suffix):
+        return describe(cls.params)
+    from .registry import scheme_class
+
+    out = [entry for entry in describe(cls.params) if entry["name"] not in {"prefix", "suffix"}]
+    for part, scheme in (("prefix", prefix), ("suffix", suffix)):
+        for entry in describe(scheme_class(scheme).params):
+            if entry["name"] != "seed":
+                out.append({**entry, "name": f"{part}.{entry['name']}", "help": f"{scheme}: {entry['help']}"})
+    return out
+
+
 def describe(params: Mapping[str, Param]) -> list[dict[str, Any]]:
     return [
         {"name": p.name, "default": p.default, "help": p.help, **({"choices": list(p.choices)} if p.choices else {})}

@@ -11,6 +11,7 @@ embeddings are ``float32 (n_items, dim)`` arrays aligned with the item order.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from .data.dataset import ItemTable, Sequences
 from .errors import (
     ColdStartUnsupportedError,
     DataError,
+    MissingFieldError,
     NotFittedError,
     ParameterError,
     UnknownCodeError,
@@ -95,6 +97,17 @@ class ItemTokenizer:
     supports_cold_start: ClassVar[bool] = False
     params: ClassVar[dict[str, Param]] = {}
     description: ClassVar[str] = ""
+    #: Libraries whose numerics shape the codes; their versions are recorded in the artifact.
+    libraries: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # An explicit signature (``RQVAETokenizer(*, seed=0, n_levels=3, ...)``) for
+        # help(), IDEs and scikit-learn's clone, built from the declared ``params``.
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = inspect.Signature([
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=param.default)
+            for name, param in cls.params.items()
+        ])
 
     def __init__(self, **params: Any):
         unknown = sorted(set(params) - set(self.params))
@@ -108,9 +121,23 @@ class ItemTokenizer:
         self._fitted = False
 
     # -- parameters -------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """Current parameter values (a copy)."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Current parameter values (a copy); ``deep`` is accepted for scikit-learn and changes nothing."""
+        del deep
         return dict(self._params)
+
+    def set_params(self, **params: Any) -> "ItemTokenizer":
+        """Change parameters (validated at the next :meth:`fit`); returns ``self``, as scikit-learn does.
+
+        Raises:
+            ParameterError: an unknown parameter name (the message lists the valid ones).
+        """
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            valid = ", ".join(sorted(self.params)) or "none"
+            raise ParameterError(f"{self.scheme}: unknown parameter {unknown[0]!r}; valid parameters: {valid}")
+        self._params.update(params)
+        return self
 
     def _validated_params(self) -> dict[str, Any]:
         return {name: self.params[name].validate(self.scheme, value) for name, value in self._params.items()}
@@ -197,7 +224,13 @@ class ItemTokenizer:
         if "cf_embeddings" in self.requires and cf is None:
             raise DataError(f"scheme {self.scheme!r} needs collaborative embeddings (--cf-embeddings)")
         for name in self._required_fields():
-            items.require(name, scheme=self.scheme)
+            try:
+                items.require(name, scheme=self.scheme)
+            except MissingFieldError as exc:
+                if "on_missing" not in self.params:
+                    raise
+                other = [c for c in self.params["on_missing"].choices or () if c != self._params["on_missing"]]
+                raise MissingFieldError(f"{exc}; --set on_missing={other[0]} handles such items") from None
         return FitInputs(items=items, sequences=seqs, embeddings=emb, cf_embeddings=cf)
 
     def _required_fields(self) -> list[str]:
@@ -208,16 +241,16 @@ class ItemTokenizer:
         codes = np.ascontiguousarray(result.codes, dtype=np.int32)
         if codes.ndim != 2 or codes.shape[0] != len(item_ids):
             raise ParameterError(f"{self.scheme}: codes shape {codes.shape} does not match {len(item_ids)} items")
-        self.item_ids_: list[str] = list(item_ids)
-        self.codes_ = codes
-        self.vocab_ = result.vocab
+        self._item_ids: list[str] = list(item_ids)
+        self._codes = codes
+        self._vocab = result.vocab
         if result.labels is not None:
-            self.vocab_.labels = [list(x) if x is not None else None for x in result.labels]
-        self.trie_ = CodeTrie(codes)  # also proves uniqueness
+            self._vocab.labels = [list(x) if x is not None else None for x in result.labels]
+        self._trie = CodeTrie(codes)  # also proves uniqueness
         self.collisions_resolved_ = int(result.collisions_resolved)
         self.state_ = dict(result.state)
         self.info_ = dict(result.info)
-        self._index = {item: i for i, item in enumerate(self.item_ids_)}
+        self._index = {item: i for i, item in enumerate(self._item_ids)}
         self._fitted = True
 
     # -- introspection ----------------------------------------------------------
@@ -228,23 +261,23 @@ class ItemTokenizer:
     @property
     def vocab(self) -> CodeVocab:
         self._require_fitted()
-        return self.vocab_
+        return self._vocab
 
     @property
     def trie(self) -> CodeTrie:
         self._require_fitted()
-        return self.trie_
+        return self._trie
 
     @property
     def item_ids(self) -> list[str]:
         self._require_fitted()
-        return self.item_ids_
+        return self._item_ids
 
     @property
     def codes(self) -> np.ndarray:
         """``int32 (n_items, max_len)`` codes, ``-1`` padded, row ``i`` for ``item_ids[i]``."""
         self._require_fitted()
-        return self.codes_
+        return self._codes
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -258,7 +291,7 @@ class ItemTokenizer:
         """Code of a fitted item. Raises :class:`UnknownItemError`."""
         self._require_fitted()
         try:
-            row = self.codes_[self._index[item_id]]
+            row = self.codes[self._index[item_id]]
         except KeyError:
             raise UnknownItemError(
                 f"item {item_id!r} is not in this {self.scheme} index"
@@ -273,14 +306,14 @@ class ItemTokenizer:
         """Item id of a code (tuple or token string). Raises :class:`UnknownCodeError`."""
         self._require_fitted()
         if isinstance(code, str):
-            code = self.vocab_.parse(code)
+            code = self.vocab.parse(code)
         try:
-            position = self.trie_.item_at([int(c) for c in code])
+            position = self.trie.item_at([int(c) for c in code])
         except (TypeError, ValueError):
             position = -1
         if position < 0:
             raise UnknownCodeError(f"code {tuple(code)} is not the code of any item in this index")
-        return self.item_ids_[position]
+        return self.item_ids[position]
 
     def decode_batch(self, codes: Sequence[Sequence[int] | str], *, strict: bool = True) -> list[str | None]:
         """Decode many codes; with ``strict=False`` an unknown code gives ``None``."""
@@ -339,9 +372,9 @@ class ItemTokenizer:
 
         self._require_fitted()
         digest = hashlib.sha256()
-        digest.update("\n".join(self.item_ids_).encode())
-        digest.update(self.codes_.tobytes())
-        digest.update(json.dumps(self.vocab_.to_dict(), sort_keys=True).encode())
+        digest.update("\n".join(self.item_ids).encode())
+        digest.update(self.codes.tobytes())
+        digest.update(json.dumps(self.vocab.to_dict(), sort_keys=True).encode())
         return digest.hexdigest()
 
 

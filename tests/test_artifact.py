@@ -115,3 +115,12 @@ def test_unknown_scheme_in_artifact(fitted, tmp_path):
     (copy / "tokenizer.json").write_text(json.dumps(meta))
     with pytest.raises(ParameterError, match="unknown scheme 'no-such-scheme'"):
         semid.load(copy)
+
+
+def test_an_edited_item_count_is_refused(fitted, tmp_path):
+    path = fitted.save(tmp_path / "idx")
+    meta = json.loads((path / "tokenizer.json").read_text())
+    meta["n_items"] += 1
+    (path / "tokenizer.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="'n_items' is .* item_ids.txt lists"):
+        semid.load(path)

@@ -28,7 +28,7 @@ def data():
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("cf") / "sasrec"
-    result = CliRunner().invoke(cli, ["cf", "train", "sasrec", "--data", DATA, "--out", str(run), "--epochs", "2", *TINY])
+    result = CliRunner().invoke(cli, ["cf", "train", "sasrec", "--data", DATA, "--out", str(run), "--max-epochs", "2", *TINY])
     assert result.exit_code == 0, result.output
     return run, json.loads(result.stdout)
 
@@ -67,7 +67,7 @@ def test_user_errors_exit_1_with_one_line(trained_run, tmp_path):
     bad = runner.invoke(cli, ["cf", "train", "sasrec", "--data", DATA, "--out", str(tmp_path / "x"), "--set", "hidn=3"])
     assert bad.exit_code == 1 and "valid settings" in bad.output and len(bad.output.strip().splitlines()) == 1
     missing = runner.invoke(cli, ["cf", "evaluate", str(tmp_path), "--data", DATA])
-    assert missing.exit_code == 1 and "not a CF run directory" in missing.output
+    assert missing.exit_code == 1 and "is not a semid run: run.json is missing" in missing.output
     exists = runner.invoke(cli, ["cf", "train", "sasrec", "--data", DATA, "--out", str(run)])
     assert exists.exit_code == 1 and "--resume" in exists.output
 

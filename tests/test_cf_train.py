@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -13,7 +11,8 @@ import semid
 from semid.data.dataset import Dataset, ItemTable, Sequences
 from semid.errors import ArtifactError, DataError, ParameterError
 from semid.evaluation import evaluate
-from semid.gen.cf import CFRecommender, TrainOptions, item_embeddings, load_run, prepare_cf_data, train_cf
+from semid.gen.cf import CFRecommender, TrainOptions, item_embeddings, load_run, read_config, train_cf
+from semid.gen.runs import dataset_identity, open_run
 
 TINY_SASREC = {"hidden": 16, "n_blocks": 1, "max_len": 10, "batch_size": 64}
 TINY_LIGHTGCN = {"hidden": 16, "n_layers": 2, "batch_size": 512}
@@ -24,18 +23,24 @@ def data():
     return semid.load_dataset("builtin:all_beauty_2023")
 
 
+def _events(run, event):
+    return [r for r in open_run(run).read_log() if r["event"] == event]
+
+
 def test_run_directory_holds_config_weights_metrics(tmp_path, data):
     run = tmp_path / "run"
     summary = train_cf(run, data, model_name="sasrec", overrides=TINY_SASREC,
                        options=TrainOptions(max_epochs=2), progress=False)
     assert summary["epochs"] == 2 and summary["stopped"] == "max_epochs"
-    config = json.loads((run / "config.json").read_text())
+    config = read_config(run)
     assert config["model"] == "sasrec" and config["config"]["hidden"] == 16
-    assert config["dataset"]["items_fingerprint"] == prepare_cf_data(data).items_fingerprint
-    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in lines] == [1, 2] and all("ndcg@10" in r["valid"] for r in lines)
+    assert config["dataset"]["items_fingerprint"] == dataset_identity(data)["items_fingerprint"]
+    assert [r["epoch"] for r in _events(run, "valid")] == [1, 2] and all("ndcg@10" in r for r in _events(run, "valid"))
     assert (run / "item_ids.txt").read_text().splitlines() == data.items.item_ids
-    assert set(load_file(run / "model.safetensors")) >= {"item_emb.weight", "pos_emb.weight"}
+    for name in ("best", "last"):
+        weights = run / "checkpoints" / name / "model.safetensors"
+        assert set(load_file(weights)) >= {"item_emb.weight", "pos_emb.weight"}
+    assert (run / "checkpoints" / "last" / "training.pt").exists()
 
 
 def test_existing_run_without_resume_is_refused(tmp_path, data):
@@ -52,12 +57,11 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path, data, name, overrid
     train_cf(split, data, model_name=name, overrides=overrides, options=TrainOptions(max_epochs=2), progress=False)
     summary = train_cf(split, data, options=TrainOptions(max_epochs=4), resume=True, progress=False)
     assert summary["epochs"] == 4
-    a, b = load_file(straight / "checkpoint.safetensors"), load_file(split / "checkpoint.safetensors")
+    last = "checkpoints/last/model.safetensors"
+    a, b = load_file(straight / last), load_file(split / last)
     for key in a:
-        if key.startswith(("model.", "optim.")):
-            torch.testing.assert_close(a[key], b[key], msg=key)
-    history = [json.loads(x)["epoch"] for x in (split / "metrics.jsonl").read_text().splitlines()]
-    assert history == [1, 2, 3, 4]
+        torch.testing.assert_close(a[key], b[key], msg=key)
+    assert [r["epoch"] for r in _events(split, "epoch")] == [1, 2, 3, 4]
 
 
 def _reordered(data: Dataset) -> Dataset:
@@ -68,7 +72,7 @@ def _reordered(data: Dataset) -> Dataset:
 def test_resume_and_load_refuse_a_different_dataset(tmp_path, data):
     run = tmp_path / "run"
     train_cf(run, data, model_name="sasrec", overrides=TINY_SASREC, options=TrainOptions(max_epochs=1), progress=False)
-    with pytest.raises(DataError, match="dataset mismatch"):
+    with pytest.raises(DataError, match="has other items"):
         train_cf(run, _reordered(data), options=TrainOptions(max_epochs=2), resume=True, progress=False)
     shorter = Sequences(data.sequences.user_ids, [s[:-1] if len(s) > 3 else s for s in data.sequences.items])
     with pytest.raises(DataError, match="training interactions"):
@@ -90,7 +94,7 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path, data):
     summary = train_cf(run, data, model_name="lightgcn", overrides={**TINY_LIGHTGCN, "lr": 1e-9},
                        options=TrainOptions(max_epochs=50, patience=2), progress=False)
     # A learning rate of 1e-9 cannot improve validation NDCG: stop after 1 + patience epochs.
-    assert summary["stopped"] == "early_stopping" and summary["epochs"] == 3 and summary["best_epoch"] == 1
+    assert summary["stopped"] == "patience" and summary["epochs"] == 3 and summary["best_epoch"] == 1
     again = train_cf(run, data, options=TrainOptions(max_epochs=50, patience=2), resume=True, progress=False)
     assert again["epochs"] == 3
 
@@ -165,6 +169,6 @@ def test_bce_option_trains_with_sampled_negatives(tmp_path, data):
     summary = train_cf(run, data, model_name="sasrec",
                        overrides={**TINY_SASREC, "loss": "bce", "dropout": 0.0, "lr": 5e-3},
                        options=TrainOptions(max_epochs=6, patience=6), progress=False)
-    history = [json.loads(x)["loss"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    history = [r["loss"] for r in _events(run, "epoch")]
     assert summary["epochs"] == 6 and all(np.isfinite(history))
     assert history[-1] < 0.9 * history[0]  # positives separate from the sampled negatives (1.63 -> 1.34)

@@ -138,3 +138,12 @@ def test_decode_unknown_and_malformed_codes(runner, index):
 def test_corrupted_index_is_one_line_error(runner, index):
     (index / "codes.npy").write_bytes(b"garbage")
     assert "codes.npy is corrupted" in _error_line(runner.invoke(cli, ["inspect", str(index)]))
+
+
+def test_hybrid_parameters_are_listed_as_set_takes_them(runner, tmp_path):
+    described = json.loads(runner.invoke(cli, ["list-schemes", "-l"]).stdout)["category+independent"]
+    names = [p["name"] for p in described["params"]]
+    assert "prefix.max_depth" in names and "prefix" not in names and "suffix" not in names
+    result = runner.invoke(cli, ["build-index", "--scheme", "category+independent", "--data", "builtin:all_beauty_2023",
+                                 "--out", str(tmp_path / "h"), "--set", "prefix.max_depth=1"])
+    assert result.exit_code == 0, result.output

@@ -21,8 +21,8 @@ def test_code_tokens_become_single_ids(tiny_model_dir, lcrec_index):
     assert mapping.shape == (lcrec_index.vocab.n_tokens,)
     assert len(set(mapping.tolist())) == lcrec_index.vocab.n_tokens
     assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) == old_rows + lcrec_index.vocab.n_tokens
-    code = lcrec_index.render(lcrec_index.item_ids_[0])
-    assert tokenizer.encode(code + code, add_special_tokens=False) == [int(mapping[lcrec_index.codes_[0, 0]])] * 2
+    code = lcrec_index.render(lcrec_index.item_ids[0])
+    assert tokenizer.encode(code + code, add_special_tokens=False) == [int(mapping[lcrec_index.codes[0, 0]])] * 2
     embed = model.get_input_embeddings().weight
     assert torch.allclose(embed[mapping[0]], embed[:old_rows].mean(0), atol=1e-6)
     # adding again is a no-op with the same ids
@@ -35,10 +35,10 @@ def test_text_init_uses_item_titles(tiny_model_dir, lcrec_index, lcrec_dataset):
     mapping = add_code_tokens(model, tokenizer, lcrec_index.vocab, init="text", index=lcrec_index,
                               items=lcrec_dataset.items)
     embed = model.get_input_embeddings().weight
-    item = lcrec_index.item_ids_[0]
+    item = lcrec_index.item_ids[0]
     title_ids = tokenizer.encode(lcrec_dataset.items[item]["title"], add_special_tokens=False)[:32]
     expected = embed[torch.tensor(title_ids)].mean(0)
-    assert torch.allclose(embed[mapping[int(lcrec_index.codes_[0, 0])]], expected, atol=1e-5)
+    assert torch.allclose(embed[mapping[int(lcrec_index.codes[0, 0])]], expected, atol=1e-5)
 
 
 def test_split_code_token_is_rejected(tiny_model_dir, lcrec_index):

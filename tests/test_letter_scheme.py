@@ -134,7 +134,7 @@ def test_cli_pipeline_cf_run_to_letter_index(tmp_path, items):
     runner = CliRunner()
     run, cf_file, sem_file, index = tmp_path / "run", tmp_path / "cf.npz", tmp_path / "sem.npz", tmp_path / "index"
     steps = [
-        ["cf", "train", "sasrec", "--data", "builtin:all_beauty_2023", "--out", str(run), "--epochs", "1",
+        ["cf", "train", "sasrec", "--data", "builtin:all_beauty_2023", "--out", str(run), "--max-epochs", "1",
          "--set", "hidden=8", "--set", "n_blocks=1", "--set", "max_len=10"],
         ["cf", "export-embeddings", str(run), "--out", str(cf_file)],
     ]

@@ -75,7 +75,9 @@ def test_recommend_prints_ids_with_titles(trained):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--k", "5,1000"], "larger than the catalogue"),
+        (["--k", "5,1000"], "--k 5,1000 include 1000, more than the catalogue's 356 items"),
+        (["--max-history", "0"], "--max-history must be >= 1"),
+        (["--device", "banana"], "unknown device 'banana'"),
         (["--index", "OTHER"], "fingerprint"),
         (["--assistant", "popularity"], "--decoding d3"),
         (["--k", "five"], "comma-separated"),
@@ -109,7 +111,7 @@ def test_evaluate_with_d3_and_a_cf_run_as_assistant(trained):
     root, _, _, data = trained
     cf_run = root / "sasrec"
     trained_cf = CliRunner().invoke(cli, ["cf", "train", "sasrec", "--data", data, "--out", str(cf_run),
-                                          "--epochs", "1", "--threads", "1", "--set", "hidden=8"])
+                                          "--max-epochs", "1", "--threads", "1", "--set", "hidden=8"])
     assert trained_cf.exit_code == 0, trained_cf.output
     result = CliRunner().invoke(cli, ["evaluate", str(root / "run"), "--data", data, "--users", "10", "--k", "5",
                                       "--decoding", "d3", "--assistant", str(cf_run), "--alpha", "0.5"])
@@ -147,3 +149,40 @@ def test_diagnose_lists_works_for_any_run(trained):
     out = json.loads(result.stdout)
     assert out["users"] == 15 and out["verdict"] in {"healthy", "collapsed"}
     assert 1 <= out["distinct@10"] <= 150 and 0 <= out["swap_overlap@10"] <= 1
+
+
+def test_a_run_is_evaluated_only_on_its_own_dataset(trained, tmp_path):
+    """Items differ: refused with both datasets named (a top-500 run on full Beauty used to be accepted)."""
+    root, dataset, _, _ = trained
+    other = Dataset("other", dataset.items, Sequences(dataset.sequences.user_ids[:40], dataset.sequences.items[:40]))
+    # Same items, other users: evaluating is allowed (the items match), resuming is not.
+    allowed = CliRunner().invoke(cli, ["evaluate", str(root / "run"), "--data", str(save_dataset(other, tmp_path / "o")),
+                                       "--users", "3", "--k", "5"])
+    assert allowed.exit_code == 0, allowed.output
+    fewer = semid.load_dataset("builtin:all_beauty_2023")
+    fewer_items = Dataset("fewer", type(fewer.items)(fewer.items.records[:-1]),
+                          Sequences([u for u, s in zip(fewer.sequences.user_ids, fewer.sequences.items)
+                                     if fewer.items.records[-1]["item_id"] not in s],
+                                    [s for s in fewer.sequences.items if fewer.items.records[-1]["item_id"] not in s]))
+    result = CliRunner().invoke(cli, ["evaluate", str(root / "run"), "--data",
+                                      str(save_dataset(fewer_items, tmp_path / "f")), "--users", "3", "--k", "5"])
+    assert result.exit_code == 1
+    assert "was trained on dataset 'beauty-small'" in result.stderr and "has other items" in result.stderr
+
+
+def test_a_sample_larger_than_the_split_is_recorded_as_every_user(trained):
+    root, _, _, data = trained
+    result = CliRunner().invoke(cli, ["evaluate", str(root / "run"), "--data", data, "--users", "100000", "--k", "5"])
+    out = json.loads(result.stdout)
+    assert out["n_users"] == 80 and out["settings"]["user_sample"] is None
+    assert out["settings"]["model"]["max_history"] == 20 and out["settings"]["model"]["class"] == "TigerRecommender"
+
+
+def test_demo_writes_its_metrics_next_to_the_baseline_and_says_where(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--max-epochs", "1"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["most_popular"]["recall@10"] > 0 and "recall@10" in saved["metrics"]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "vs most-popular" in last and str(out / "metrics.json") in last and str(out / "tiger") in last

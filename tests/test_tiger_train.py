@@ -59,7 +59,7 @@ def test_run_directory_records_index_log_and_checkpoints(setup):
     assert all(r["users"] == 30 and 0.0 <= r["ndcg@10"] <= 1.0 for r in valid)
     for name in ("best", "last"):
         assert run.has_checkpoint(name)
-    assert (run.checkpoint_path("last") / "optimizer.pt").exists()
+    assert (run.checkpoint_path("last") / "training.pt").exists()
 
 
 def test_recommendations_are_distinct_catalogue_items(setup):
@@ -157,7 +157,7 @@ def test_killed_run_resumes_to_the_same_weights(setup):
         while time.monotonic() < deadline and child.poll() is None:
             if state_file.exists():
                 try:
-                    if json.loads(state_file.read_text())["batch"] >= 3:
+                    if json.loads(state_file.read_text())["loop"]["batch"] >= 3:
                         break
                 except (json.JSONDecodeError, OSError):
                     pass
@@ -166,7 +166,7 @@ def test_killed_run_resumes_to_the_same_weights(setup):
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    killed_at = json.loads(state_file.read_text())["batch"]
+    killed_at = json.loads(state_file.read_text())["loop"]["batch"]
     assert killed_at >= 3
     resumed = train_tiger(dataset, tokenizer, index_path=str(root / "index"), out=str(root / "killed-run"),
                           config=TigerConfig(**config), resume=True, progress=False)

@@ -5,8 +5,8 @@ the CF item embeddings that LETTER (and later LLaRA, RLMRec, ...) take as input.
 Both train on the training part of the leave-one-out split only and are
 evaluated with :func:`semid.evaluation.evaluate` (full ranking).
 
->>> from semid.gen.cf import TrainOptions, train_cf, load_run, CFRecommender   # doctest: +SKIP
->>> train_cf("runs/sasrec", dataset, model_name="sasrec", options=TrainOptions(max_epochs=50))
+>>> from semid.gen.cf import TrainOptions, train_cf
+>>> train_cf("runs/sasrec", dataset, model_name="sasrec", options=TrainOptions(max_epochs=50))  # doctest: +SKIP
 """
 
 from .data import CFData, fingerprint_ids, prepare_cf_data

@@ -29,6 +29,10 @@ class CFRecommender:
         self.user_index = {user: u for u, user in enumerate(user_ids)}
         self.max_len = max_len
 
+    def evaluation_settings(self) -> dict:
+        """How this model ranks (recorded by :func:`semid.evaluation.evaluate`)."""
+        return {"ranking": "scores of every item", "max_history": self.max_len}
+
     def recommend(
         self,
         histories: Sequence[Sequence[str]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from semid.evaluation.split import DEFAULT_MAX_HISTORY
 from semid.errors import ParameterError
 
 from .tasks import ALL_TASKS, check_tasks
@@ -35,7 +36,7 @@ class LCRecConfig:
             lose their oldest history items.
         max_history: most recent items put in a history prompt.
         max_per_task: seeded sample of at most this many examples per task.
-        budget_minutes: stop training after this much time (summed over resumes).
+        budget_minutes: wall-clock budget of this invocation, model loading included.
         checkpoint_minutes: save a resumable checkpoint this often.
         num_beams: beams of constrained decoding at inference.
         eval_batch_size: prompts decoded together at inference.
@@ -58,7 +59,7 @@ class LCRecConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
     max_length: int = 384
-    max_history: int = 20
+    max_history: int = DEFAULT_MAX_HISTORY
     max_per_task: int | None = None
     budget_minutes: float | None = None
     checkpoint_minutes: float = 5.0

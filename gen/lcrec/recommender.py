@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 import torch
 
+from semid.evaluation.split import DEFAULT_MAX_HISTORY
 from semid.errors import ParameterError
 
 from .encoding import PromptFormatter, left_pad
@@ -54,7 +55,7 @@ class LCRecRecommender:
     """
 
     def __init__(self, model, tokenizer, index, token_map, formatter: PromptFormatter, seqrec_template: str, *,
-                 max_length: int = 384, max_history: int = 20, num_beams: int = 20, batch_size: int = 4,
+                 max_length: int = 384, max_history: int = DEFAULT_MAX_HISTORY, num_beams: int = 20, batch_size: int = 4,
                  decoding: str = "beam", alpha: float = 0.0, assistant=None, engine: str = "stepper"):
         from semid.gen.decoding.tables import TrieTables
 
@@ -80,10 +81,16 @@ class LCRecRecommender:
         self.tables = TrieTables.build(
             index.trie, index.vocab, token_ids=token_map, eos_token_id=formatter.eos_token_id, require_eos=True
         )
-        self.item_ids = list(index.item_ids_)
+        self.item_ids = list(index.item_ids)
         self.token_map = token_map
 
     # -- prompts ------------------------------------------------------------------
+
+    def evaluation_settings(self) -> dict:
+        """How this model ranks (recorded by :func:`semid.evaluation.evaluate`)."""
+        return {"ranking": f"trie-constrained {self.decoding} search", "num_beams": self.num_beams,
+                "alpha": self.alpha, "max_history": self.max_history, "max_length": self.max_length}
+
     def prompt_ids(self, history: Sequence[str]) -> list[int]:
         """Token ids of the recommendation prompt, history cut from the old end to fit."""
         history = list(history)[-self.max_history :]

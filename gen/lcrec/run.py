@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from semid._io import read_versioned_json
 from semid.errors import ArtifactError
 
 from .config import LCRecConfig
@@ -39,13 +40,7 @@ def _read_model_meta(model_dir: Path) -> dict[str, Any]:
             f"{model_dir.parent} has no trained LC-Rec model ({path} is missing); training did not finish "
             "or was interrupted: continue it with `semid train lcrec ... --resume`"
         )
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path}: corrupted ({exc.msg})") from None
-    if meta.get("format") != "semid-lcrec-model" or meta.get("format_version", 0) > 1:
-        raise ArtifactError(f"{path}: not an LC-Rec model description this semid can read")
-    return meta
+    return read_versioned_json(path, format="semid-lcrec-model", max_version=1, what="LC-Rec model")
 
 
 def load_lcrec_model(path: str | os.PathLike[str], *, index=None, merge: bool = True):

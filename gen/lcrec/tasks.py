@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+from semid.evaluation.split import DEFAULT_MAX_HISTORY
 from semid.data.dataset import Dataset
 from semid.errors import ParameterError
 from semid.evaluation.split import LeaveOneOut
@@ -187,7 +188,7 @@ def build_examples(
     *,
     seed: int = 0,
     max_per_task: int | None = None,
-    max_history: int = 20,
+    max_history: int = DEFAULT_MAX_HISTORY,
 ) -> list[Example]:
     """Instruction examples of the chosen tasks, shuffled with ``seed``.
 

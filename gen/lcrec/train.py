@@ -1,12 +1,12 @@
 """Train LC-Rec: a causal LM tuned on alignment tasks over an index's code tokens.
 
 ``train_lcrec`` runs in one process or under ``accelerate launch`` (DDP; each
-process takes its share of every global batch). Progress is checkpointed
-atomically every ``checkpoint_minutes`` (and at the end of each epoch), so a
-killed run continues with ``resume=True`` from its last checkpoint with the same
-data order. ``budget_minutes`` bounds the training time summed over resumes;
-when it runs out the model trained so far is saved and the run is marked as
-stopped by the budget.
+process takes its share of every global batch), on the loop every semid trainer
+shares (:mod:`semid.gen.training`): ``last`` is checkpointed atomically every
+``checkpoint_minutes`` and at every epoch end, so a killed run continues with
+``resume=True`` with the same data order; ``budget_minutes`` is the wall time of
+this invocation. When training stops (finished, budget) the model trained so far
+is exported to ``model/``.
 
 Run directory (see :mod:`semid.gen.runs`), plus ``model/`` written atomically
 at the end::
@@ -25,16 +25,17 @@ import logging
 import math
 import os
 import random
-import time
 from pathlib import Path
 from typing import Any
 
 from semid._io import atomic_directory, write_json
 from semid.data.dataset import Dataset, load_dataset
-from semid.errors import DataError, ParameterError
+from semid.errors import ArtifactError, DataError, ParameterError
 from semid.evaluation.split import leave_one_out
 
-from .checkpoint import load_training_state, save_training_state
+from ..runs import discard_on_failure, open_or_create_run
+from ..training import Budget, Distributed, LoopSettings, load_torch_state, summarize, torch_state_writer, train_loop
+from ..training.torch_state import TRAINING_FILE
 from .config import RESUMABLE_KEYS, LCRecConfig
 from .encoding import PromptFormatter, collate_for_training, encode_examples
 from .tasks import build_examples
@@ -54,7 +55,7 @@ def _load_index(index):
 
 
 def _check_coverage(dataset: Dataset, index) -> None:
-    known = set(index.item_ids_)
+    known = set(index.item_ids)
     for user, seq in zip(dataset.sequences.user_ids, dataset.sequences.items):
         for item in seq:
             if item not in known:
@@ -96,6 +97,103 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
+class LCRecTrainable:
+    """LC-Rec's part of the shared loop (:mod:`semid.gen.training`): instruction batches and the response loss.
+
+    Every rank takes its slice of each global batch; the learning rate follows
+    linear warm-up then linear decay over all epochs (LC-Rec's schedule).
+    """
+
+    name = "lcrec"
+
+    def __init__(self, accelerator, model, loss_model, optimizer, params, encoded, config: LCRecConfig, pad_id: int):
+        self.accelerator, self.model, self.loss_model, self.optimizer = accelerator, model, loss_model, optimizer
+        self.params, self.encoded, self.config, self.pad_id = params, encoded, config, pad_id
+        self.world, self.rank = accelerator.num_processes, accelerator.process_index
+        self.global_batch = config.batch_size * self.world
+        self.steps_per_epoch = math.ceil(len(encoded) / self.global_batch)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.warmup = max(1, int(config.warmup_ratio * self.total_steps))
+        self.step = 0
+        self.loss_ema: float | None = None
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        order = list(range(len(self.encoded)))
+        random.Random(self.config.seed * 1_000_003 + epoch).shuffle(order)
+        batches = []
+        for b in range(self.steps_per_epoch):
+            start = b * self.global_batch
+            positions = [order[(start + j) % len(order)] for j in range(self.global_batch)]
+            batches.append(positions[self.rank * self.config.batch_size : (self.rank + 1) * self.config.batch_size])
+        return batches
+
+    def train_step(self, mine: list[int]) -> tuple[float, int]:
+        import torch
+
+        config = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = config.learning_rate * _lr_factor(self.step, self.total_steps, self.warmup)
+        micro = config.batch_size // config.grad_accum
+        total_loss = 0.0
+        for a in range(config.grad_accum):
+            batch = collate_for_training([self.encoded[i] for i in mine[a * micro : (a + 1) * micro]], self.pad_id)
+            batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
+            sync = a == config.grad_accum - 1
+            context = (self.accelerator.no_sync(self.loss_model) if not sync and self.world > 1
+                       else contextlib.nullcontext())
+            with context:
+                loss = self.loss_model(**batch) / config.grad_accum
+                self.accelerator.backward(loss)
+            total_loss += float(loss.detach())
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.loss_ema = total_loss if self.loss_ema is None else 0.95 * self.loss_ema + 0.05 * total_loss
+        return total_loss, len(mine) * self.world
+
+    def validate(self) -> dict:  # pragma: no cover - LC-Rec runs with eval_every=0 (see train_lcrec)
+        raise NotImplementedError("LC-Rec validation during training is not offered yet")
+
+    def weight_writers(self):
+        from safetensors.torch import save_file
+
+        def write(path):
+            weights = {name: p.detach().contiguous().clone() for name, p in self.model.named_parameters()
+                       if p.requires_grad}
+            save_file(weights, str(path))
+
+        return {"trainable.safetensors": write}
+
+    def training_writers(self):
+        import torch
+
+        return {TRAINING_FILE: torch_state_writer(lambda: {
+            "optimizer": self.optimizer.state_dict(), "rng": {"torch": torch.get_rng_state()},
+            "step": self.step, "loss_ema": self.loss_ema,
+        })}
+
+    def restore(self, directory) -> None:
+        import torch
+        from safetensors.torch import load_file
+
+        weights = load_file(str(directory / "trainable.safetensors"))
+        params = {name: p for name, p in self.model.named_parameters() if p.requires_grad}
+        if set(weights) != set(params):
+            missing = sorted(set(params) - set(weights))[:3]
+            raise ArtifactError(
+                f"{directory}: checkpoint parameters do not match the model (e.g. missing {missing}); "
+                "was it written with other settings?"
+            )
+        with torch.no_grad():
+            for name, value in weights.items():
+                params[name].copy_(value)
+        training = load_torch_state(directory / TRAINING_FILE)
+        self.optimizer.load_state_dict(training["optimizer"])
+        torch.set_rng_state(training["rng"]["torch"])
+        self.step, self.loss_ema = int(training["step"]), training["loss_ema"]
+
+
 def train_lcrec(
     data: str | os.PathLike[str] | Dataset,
     index,
@@ -110,179 +208,85 @@ def train_lcrec(
 ) -> dict[str, Any]:
     """Train LC-Rec into the run directory ``out``; returns the outcome (also in ``model/lcrec.json``).
 
+    The budget (``config.budget_minutes``) is the wall time of this invocation,
+    model loading included, as for every semid trainer; when it runs out, the
+    model trained so far is saved in ``model/`` and the run stays resumable.
+
     Args:
         data: dataset directory, ``builtin:NAME`` or a loaded :class:`Dataset`.
         index: index directory or a fitted :class:`semid.ItemTokenizer`.
         checkpoint_steps: also checkpoint every this many optimizer steps.
         stop_after_steps: end this invocation after this many optimizer steps
-            (after checkpointing; the run stays resumable) - for tests and smoke runs.
+            (stop reason ``budget``; resumable) - for tests and smoke runs.
 
     Raises:
         ParameterError: bad settings (empty task list, a base model that is not a
             causal LM, max_length beyond the model's context).
         ArtifactError: ``out`` exists without ``resume``/``overwrite``, or a resume
-            with another index or other settings.
+            with another index, dataset or other settings.
         CodeFormatError: a code token the tokenizer splits.
     """
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import broadcast
-    from tqdm.auto import tqdm
 
-    from semid.gen.runs import create_run, open_run
+    from semid.gen.llm.loss import loss_module
 
-    started = time.perf_counter()
+    budget = Budget(config.budget_minutes)
+    settings = LoopSettings(max_epochs=config.epochs, eval_every=0, checkpoint_minutes=config.checkpoint_minutes,
+                            checkpoint_steps=checkpoint_steps, budget_minutes=config.budget_minutes,
+                            stop_after_steps=stop_after_steps)
+    settings.validate()
     # Without a GPU, processes started by `accelerate launch`/`torchrun` only join
     # a (gloo) process group when accelerate is told to run on the CPU.
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    dist = Distributed(accelerator.process_index, accelerator.num_processes, str(accelerator.device))
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     index, index_path = _load_index(index)
     _check_coverage(dataset, index)
     prompts = load_prompts(config.prompts)
     out = Path(out)
-    if accelerator.is_main_process:
-        run = create_run(
-            out, model_type=MODEL_TYPE, config=config.to_dict(), index_path=index_path,
-            fingerprint=index.fingerprint, data=str(dataset.path or dataset.name), resume=resume,
-            overwrite=overwrite, resumable_keys=RESUMABLE_KEYS,
-        )
-    accelerator.wait_for_everyone()
-    if not accelerator.is_main_process:
-        run = open_run(out)
-
-    model, tokenizer, token_map = build_model(config, index, dataset.items)
-    formatter = PromptFormatter(tokenizer, prompts)
-    split = leave_one_out(dataset, max_history=config.max_history)
-    examples = build_examples(
-        dataset, index, split, prompts, config.tasks, seed=config.seed, max_per_task=config.max_per_task,
-        max_history=config.max_history,
+    run = open_or_create_run(
+        out, dist, model_type=MODEL_TYPE, config=config.to_dict(), index_path=index_path,
+        fingerprint=index.fingerprint, dataset=dataset, resume=resume, overwrite=overwrite,
+        resumable_keys=RESUMABLE_KEYS,
     )
-    encoded = encode_examples(examples, formatter, config.max_length)
-    if not encoded:
-        raise DataError(f"dataset {dataset.name!r} gave no LC-Rec training examples for tasks {list(config.tasks)}")
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    world, rank = accelerator.num_processes, accelerator.process_index
-    global_batch = config.batch_size * world
-    steps_per_epoch = math.ceil(len(encoded) / global_batch)
-    total_steps = steps_per_epoch * config.epochs
-    warmup = max(1, int(config.warmup_ratio * total_steps))
-
-    state = {"epoch": 0, "batch": 0, "step": 0, "elapsed_seconds": 0.0, "loss": None}
-    restored = load_training_state(run, model, optimizer) if resume else None
-    if restored is not None:
-        state.update({k: restored[k] for k in state if k in restored})
-        logger.info("resuming %s at epoch %d, batch %d (step %d)", out, state["epoch"], state["batch"], state["step"])
-        if accelerator.is_main_process:
-            run.log("resume", step=state["step"], epoch=state["epoch"])
-    elif accelerator.is_main_process:
-        run.log("start", examples=len(encoded), steps=total_steps, processes=world,
-                tasks={t: sum(e.task == t for e in encoded) for t in config.tasks})
-    from semid.gen.llm.loss import loss_module
-
-    peft_or_full = model
-    model, optimizer = accelerator.prepare(loss_module(model), optimizer)
-    model.train()
-
-    pad_id = tokenizer.pad_token_id
-    micro = config.batch_size // config.grad_accum
-    budget_s = config.budget_minutes * 60 if config.budget_minutes is not None else None
-    session_start = time.perf_counter()
-    base_elapsed = float(state["elapsed_seconds"])
-    last_checkpoint = time.perf_counter()
-    stopped_by_budget = False
-    steps_this_session = 0
-    bar = tqdm(total=total_steps, initial=state["step"], desc="lcrec", unit="step",
-               disable=not (progress and accelerator.is_main_process))
-
-    def checkpoint() -> None:
-        state["elapsed_seconds"] = base_elapsed + time.perf_counter() - session_start
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            save_training_state(run, peft_or_full, optimizer, dict(state))
-        accelerator.wait_for_everyone()
-
-    halt = False
-    while state["epoch"] < config.epochs and not halt:
-        order = list(range(len(encoded)))
-        random.Random(config.seed * 1_000_003 + state["epoch"]).shuffle(order)
-        while state["batch"] < steps_per_epoch:
-            start = state["batch"] * global_batch
-            positions = [order[(start + j) % len(order)] for j in range(global_batch)]
-            mine = positions[rank * config.batch_size : (rank + 1) * config.batch_size]
-            factor = _lr_factor(state["step"], total_steps, warmup)
-            for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate * factor
-            total_loss = 0.0
-            for a in range(config.grad_accum):
-                batch = collate_for_training([encoded[i] for i in mine[a * micro : (a + 1) * micro]], pad_id)
-                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-                sync = a == config.grad_accum - 1
-                context = accelerator.no_sync(model) if not sync and world > 1 else contextlib.nullcontext()
-                with context:
-                    loss = model(**batch) / config.grad_accum
-                    accelerator.backward(loss)
-                total_loss += float(loss.detach())
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            state["batch"] += 1
-            state["step"] += 1
-            steps_this_session += 1
-            state["loss"] = total_loss if state["loss"] is None else 0.95 * state["loss"] + 0.05 * total_loss
-            bar.update(1)
-            bar.set_postfix(loss=f"{state['loss']:.3f}")
-            now = time.perf_counter()
-            flags = torch.tensor([
-                float(budget_s is not None and base_elapsed + now - session_start >= budget_s),
-                float(now - last_checkpoint >= config.checkpoint_minutes * 60
-                      or (checkpoint_steps is not None and state["step"] % checkpoint_steps == 0)),
-                float(stop_after_steps is not None and steps_this_session >= stop_after_steps),
-            ], device=accelerator.device)
-            flags = broadcast(flags, from_process=0)
-            if state["step"] % 50 == 0 and accelerator.is_main_process:
-                run.log("progress", step=state["step"], epoch=state["epoch"], loss=round(state["loss"], 4))
-            if flags[1] or flags[2]:
-                checkpoint()
-                last_checkpoint = time.perf_counter()
-            if flags[0]:
-                stopped_by_budget = True
-                halt = True
-                break
-            if flags[2]:
-                bar.close()
-                logger.info("stopping after %d steps as asked; resume with --resume", steps_this_session)
-                return {"finished": False, "step": state["step"], "resumable": True}
-        if not halt:
-            state["epoch"] += 1
-            state["batch"] = 0
-            if accelerator.is_main_process:
-                run.log("epoch", epoch=state["epoch"], step=state["step"], loss=round(state["loss"], 4))
-        checkpoint()
-        last_checkpoint = time.perf_counter()
-    bar.close()
-
-    outcome = {
-        "finished": state["epoch"] >= config.epochs,
-        "stopped_by_budget": stopped_by_budget,
-        "steps": state["step"],
-        "total_steps": total_steps,
-        "epochs_completed": state["epoch"] + state["batch"] / steps_per_epoch,
-        "train_seconds": round(base_elapsed + time.perf_counter() - session_start, 1),
-        "wall_seconds_this_session": round(time.perf_counter() - started, 1),
-        "examples": len(encoded),
-        "processes": world,
-        "final_loss_ema": state["loss"],
-    }
-    if stopped_by_budget:
-        logger.warning("time budget of %.1f min used up after %d of %d steps; saving the model trained so far",
-                       config.budget_minutes, state["step"], total_steps)
-    if accelerator.is_main_process:
-        _save_model(out, peft_or_full, tokenizer, index, token_map, formatter, prompts,
-                    config, outcome)
-        run.log("stop", **outcome)
-    accelerator.wait_for_everyone()
+    with discard_on_failure(run, dist):
+        model, tokenizer, token_map = build_model(config, index, dataset.items)
+        formatter = PromptFormatter(tokenizer, prompts)
+        split = leave_one_out(dataset, max_history=config.max_history)
+        examples = build_examples(
+            dataset, index, split, prompts, config.tasks, seed=config.seed, max_per_task=config.max_per_task,
+            max_history=config.max_history,
+        )
+        encoded = encode_examples(examples, formatter, config.max_length)
+        if not encoded:
+            raise DataError(f"dataset {dataset.name!r} gave no LC-Rec training examples for tasks {list(config.tasks)}")
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        loss_model, optimizer = accelerator.prepare(loss_module(model), optimizer)
+        loss_model.train()
+        trainable = LCRecTrainable(accelerator, model, loss_model, optimizer, params, encoded, config,
+                                   tokenizer.pad_token_id)
+        if dist.is_main and not run.has_checkpoint("last"):
+            run.log("start", examples=len(encoded), steps=trainable.total_steps, processes=dist.world,
+                    tasks={t: sum(e.task == t for e in encoded) for t in config.tasks})
+    state = train_loop(trainable, run, settings, budget=budget, dist=dist, progress=progress)
+    outcome = summarize(
+        run, state, settings,
+        finished=state.epoch >= config.epochs,
+        total_steps=trainable.total_steps,
+        epochs_completed=state.epoch + state.batch / trainable.steps_per_epoch,
+        wall_seconds=round(budget.elapsed(), 1),
+        examples=len(encoded),
+        processes=dist.world,
+        final_loss_ema=trainable.loss_ema,
+    )
+    if state.stopped == "budget":
+        logger.warning("budget of this invocation used up after %d of %d steps; the model trained so far is saved "
+                       "and the run continues with --resume", state.step, trainable.total_steps)
+    if dist.is_main:
+        _save_model(out, model, tokenizer, index, token_map, formatter, prompts, config, outcome)
+    dist.barrier()
     return outcome
 
 

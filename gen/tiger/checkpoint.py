@@ -3,8 +3,8 @@
 A checkpoint (see :mod:`semid.gen.runs`) holds ``model.safetensors`` (weights;
 tied embeddings stored once), ``t5_config.json`` (the transformers config, so
 a model can be rebuilt without the training config), and for ``last`` also
-``optimizer.pt`` (optimizer, scheduler and RNG states, loaded with
-``weights_only=True``).
+``training.pt`` (optimizer, scheduler and RNG states, see
+:mod:`semid.gen.training.torch_state`).
 """
 
 from __future__ import annotations
@@ -17,34 +17,20 @@ import torch
 
 from semid.errors import ArtifactError
 
-from ..runs import RunDirectory
+from ..runs import RunDirectory, Writer
 from .model import TigerT5
 
-__all__ = ["load_model", "load_training_state", "save_model_checkpoint"]
+__all__ = ["load_model", "model_writers"]
 
 
-def save_model_checkpoint(
-    run: RunDirectory,
-    name: str,
-    model: TigerT5,
-    state: dict[str, Any],
-    *,
-    training: dict[str, Any] | None = None,
-) -> Path:
-    """Write checkpoint ``name`` (``"last"`` or ``"best"``) atomically.
-
-    ``training`` (optimizer/scheduler state dicts, RNG states) is stored only
-    when given, in ``optimizer.pt``.
-    """
+def model_writers(model: TigerT5) -> dict[str, Writer]:
+    """Checkpoint writers of a TIGER model: weights and the transformers config that rebuilds it."""
     from safetensors.torch import save_model
 
-    writers = {
+    return {
         "model.safetensors": lambda path: save_model(model, str(path)),
         "t5_config.json": lambda path: path.write_text(model.config.to_json_string(), encoding="utf-8"),
     }
-    if training is not None:
-        writers["optimizer.pt"] = lambda path: torch.save(training, path)
-    return run.save_checkpoint(name, writers, state)
 
 
 def load_model(run: RunDirectory, name: str = "best", *, device: str = "cpu") -> tuple[TigerT5, dict[str, Any]]:
@@ -65,12 +51,3 @@ def load_model(run: RunDirectory, name: str = "best", *, device: str = "cpu") ->
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise ArtifactError(f"cannot load TIGER weights from {directory}: {exc}") from None
     return model.to(device).eval(), state
-
-
-def load_training_state(run: RunDirectory) -> dict[str, Any]:
-    """Optimizer, scheduler and RNG states of the ``last`` checkpoint (already verified)."""
-    path = run.checkpoint_path("last") / "optimizer.pt"
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a damaged file
-        raise ArtifactError(f"{path} is unreadable ({type(exc).__name__}: {exc})") from None

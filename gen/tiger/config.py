@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from semid.evaluation.split import DEFAULT_MAX_HISTORY
 from semid.errors import ParameterError
 
 __all__ = ["OPTIMIZERS", "RECIPES", "SCHEDULES", "TigerConfig"]
@@ -66,7 +67,7 @@ class TigerConfig:
     d_ff: int = 1024
     dropout: float = 0.1
     user_buckets: int = 0
-    max_history: int = 20
+    max_history: int = DEFAULT_MAX_HISTORY
     encoder_attention: str = "block_causal"
     recipe: str = "packed"
     batch_size: int = 256

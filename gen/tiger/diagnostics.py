@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from semid.evaluation.split import DEFAULT_MAX_HISTORY
 from semid.evaluation.split import EvalCase
 
 from .health import collapse_floor, distinct_items, sample_cases
@@ -78,7 +79,7 @@ def _target_tokens(layout: TokenLayout, cases: Sequence[EvalCase]) -> torch.Tens
 
 @torch.no_grad()
 def position_nll(
-    model, layout: TokenLayout, cases: Sequence[EvalCase], *, max_history: int = 20, batch_size: int = 256
+    model, layout: TokenLayout, cases: Sequence[EvalCase], *, max_history: int = DEFAULT_MAX_HISTORY, batch_size: int = 256
 ) -> list[float]:
     """Teacher-forced mean NLL (nats) of each target position (code levels, then EOS if any)."""
     was_training = model.training
@@ -190,7 +191,7 @@ def _encoded(model, layout: TokenLayout, cases: Sequence[EvalCase], max_history:
 
 @torch.no_grad()
 def encoder_ablation_kl(
-    model, layout: TokenLayout, cases: Sequence[EvalCase], *, max_history: int = 20, batch_size: int = 256
+    model, layout: TokenLayout, cases: Sequence[EvalCase], *, max_history: int = DEFAULT_MAX_HISTORY, batch_size: int = 256
 ) -> float:
     """Mean KL(p(first token | encoder) || p(first token | zeroed encoder output)), nats."""
     total, count = 0.0, 0
@@ -210,7 +211,7 @@ def encoder_ablation_kl(
 
 @torch.no_grad()
 def encoder_cosine(
-    model, layout: TokenLayout, cases: Sequence[EvalCase], *, max_history: int = 20, batch_size: int = 256
+    model, layout: TokenLayout, cases: Sequence[EvalCase], *, max_history: int = DEFAULT_MAX_HISTORY, batch_size: int = 256
 ) -> float:
     """Mean pairwise cosine of mean-pooled (over non-padding tokens) encoder states between cases."""
     pooled = []
@@ -261,7 +262,7 @@ def diagnose(
     *,
     train_targets: Sequence[str],
     initial=None,
-    max_history: int = 20,
+    max_history: int = DEFAULT_MAX_HISTORY,
     num_beams: int = 20,
     seed: int = 0,
     device: str = "cpu",

@@ -23,9 +23,10 @@ from semid.errors import UnknownItemError
 
 __all__ = ["CODE_OFFSET", "EOS_ID", "PAD_ID", "TokenLayout"]
 
-PAD_ID = 0
-EOS_ID = 1
-CODE_OFFSET = 2
+# One definition of the seq2seq token layout, shared with the decoders.
+from ..decoding.tables import EOS_TOKEN_ID as EOS_ID  # noqa: E402
+from ..decoding.tables import FIRST_CODE_TOKEN_ID as CODE_OFFSET  # noqa: E402
+from ..decoding.tables import PAD_TOKEN_ID as PAD_ID  # noqa: E402
 
 
 class TokenLayout:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from semid.evaluation.split import DEFAULT_MAX_HISTORY
 from semid.errors import ParameterError
 
 from .layout import PAD_ID, TokenLayout
@@ -51,7 +52,7 @@ class TigerRecommender:
         decoding: str = "beam",
         alpha: float = 0.0,
         assistant=None,
-        max_history: int = 20,
+        max_history: int = DEFAULT_MAX_HISTORY,
         batch_size: int = 64,
         device: str = "cpu",
     ):
@@ -71,6 +72,11 @@ class TigerRecommender:
         self.device = torch.device(device)
         self.tables = TrieTables.from_tokenizer(tokenizer, require_eos=layout.append_eos)
         self.n_items = len(tokenizer.item_ids)
+
+    def evaluation_settings(self) -> dict:
+        """How this model ranks (recorded by :func:`semid.evaluation.evaluate`)."""
+        return {"ranking": f"trie-constrained {self.decoding} search", "num_beams": self.num_beams,
+                "alpha": self.alpha, "max_history": self.max_history}
 
     def _inputs(self, histories: Sequence[Sequence[str]], users: Sequence[str | None]) -> dict[str, torch.Tensor]:
         rows = []

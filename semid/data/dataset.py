@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_directory, iter_jsonl, open_text, resolve_input, write_json
+from .._io import atomic_directory, iter_jsonl, open_text, read_versioned_json, resolve_input, write_json
 from ..errors import ArtifactError, DataError, MissingFieldError, UnknownItemError
 
 __all__ = [
@@ -237,26 +237,10 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     root = resolve_dataset_path(path)
     if not root.is_dir():
         raise DataError(f"dataset directory not found: {root}")
-    meta_path = root / "dataset.json"
-    if not meta_path.exists():
-        raise DataError(
-            f"{root} is not a semid dataset: dataset.json is missing "
-            "(create one with `semid data import`)"
-        )
-    import json
-
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{meta_path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
-    if meta.get("format") != DATASET_FORMAT:
-        raise DataError(f"{meta_path}: field 'format' is {meta.get('format')!r}, expected {DATASET_FORMAT!r}")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > DATASET_FORMAT_VERSION:
-        raise ArtifactError(
-            f"{meta_path}: dataset format_version {version!r} is newer than this semid "
-            f"supports ({DATASET_FORMAT_VERSION}); upgrade semid"
-        )
+    meta = read_versioned_json(
+        root / "dataset.json", format=DATASET_FORMAT, max_version=DATASET_FORMAT_VERSION, what="dataset",
+        hint=" (create one with `semid data import`)", error=DataError,
+    )
 
     items_path = resolve_input(root / "items.jsonl")
     records = []
@@ -332,7 +316,7 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike[str], *, overwrite: b
     """
     dataset.validate()
     path = Path(path)
-    with atomic_directory(path, overwrite=overwrite) as staging:
+    with atomic_directory(path, overwrite=overwrite, marker="dataset.json") as staging:
         with open(staging / "items.jsonl", "w", encoding="utf-8") as handle:
             for record in dataset.items.records:
                 handle.write(_dump_line(record))

@@ -101,18 +101,18 @@ class CategoryTokenizer(ItemTokenizer):
             raise DataError("scheme 'category': encode_new needs an item with 'categories'")
         max_depth = self._params["max_depth"] or None
         path = tuple(path[:max_depth])
-        n_path = self.vocab_.n_levels - 1
+        n_path = self.vocab.n_levels - 1
         if len(path) > n_path:
             raise DataError(f"scheme 'category': path {list(path)} is deeper than the fitted tree ({n_path} levels)")
         prefix = []
         for depth in range(n_path):
-            labels = self.vocab_.labels[depth] or []
+            labels = self.vocab.labels[depth] or []
             name = path[depth] if depth < len(path) else PAD_LABEL
             if name not in labels:
                 raise DataError(
                     f"scheme 'category': category {name!r} at depth {depth} is not in the fitted tree"
                 )
             prefix.append(labels.index(name))
-        node = self.trie_.node(prefix)
-        used = self.trie_.children(node)[0] if node >= 0 else np.zeros(0)
+        node = self.trie.node(prefix)
+        used = self.trie.children(node)[0] if node >= 0 else np.zeros(0)
         return (*prefix, int(used.max(initial=-1)) + 1)

@@ -37,6 +37,7 @@ class CollaborativeTokenizer(ItemTokenizer):
     """Collaborative indexing (the paper's CID)."""
 
     scheme = "collaborative"
+    libraries = ("scipy",)
     requires = frozenset({"sequences"})
     collision_policy = "within-group index appended as the last level"
     description = "CID: hierarchical spectral clustering of the training co-occurrence graph"

@@ -30,6 +30,7 @@ class RQKMeansTokenizer(ItemTokenizer):
     """Residual k-means semantic IDs (no neural network, seconds to fit)."""
 
     scheme = "rqkmeans"
+    libraries = ("faiss",)
     requires = frozenset({"embeddings"})
     collision_policy = "TIGER: an extra level numbers items that share a semantic code"
     supports_cold_start = True
@@ -94,4 +95,4 @@ class RQKMeansTokenizer(ItemTokenizer):
         self._require_fitted()
         if embedding is None:
             raise DataError(f"{self.scheme}: encode_new needs embedding= (the item's embedding vector)")
-        return complete_cold_code(self.trie_, self.semantic_codes(embedding)[0], self.codes_.shape[1])
+        return complete_cold_code(self.trie, self.semantic_codes(embedding)[0], self.codes.shape[1])

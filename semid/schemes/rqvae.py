@@ -70,6 +70,7 @@ class RQVAETokenizer(ItemTokenizer):
     """
 
     scheme = "rqvae"
+    libraries = ("torch", "faiss")
     requires = frozenset({"embeddings"})
     collision_policy = "TIGER: an extra level numbers items that share a semantic code"
     supports_cold_start = True
@@ -231,4 +232,4 @@ class RQVAETokenizer(ItemTokenizer):
         if embedding is None:
             raise DataError(f"{self.scheme}: encode_new needs embedding= (the item's embedding vector)")
         semantic = self.semantic_codes(embedding)[0]
-        return complete_cold_code(self.trie_, semantic, self.codes_.shape[1])
+        return complete_cold_code(self.trie, semantic, self.codes.shape[1])

@@ -1,0 +1,28 @@
+"""The training layer every semid trainer shares (see :mod:`semid.gen.training.loop`).
+
+A new generator brings a :class:`Trainable` (model, batches, loss, validation,
+checkpoint writers) and gets resumable epochs, validation with best/last
+checkpoints, early stopping, one time budget, one stop vocabulary and
+multi-process agreement from :func:`train_loop`.
+"""
+
+from .devices import check_device
+from .distributed import Distributed, init_distributed
+from .loop import Trainable, summarize, train_loop
+from .stopping import STOP_REASONS, Budget, LoopSettings, LoopState
+from .torch_state import load_torch_state, torch_state_writer
+
+__all__ = [
+    "STOP_REASONS",
+    "Budget",
+    "Distributed",
+    "LoopSettings",
+    "LoopState",
+    "Trainable",
+    "check_device",
+    "init_distributed",
+    "load_torch_state",
+    "summarize",
+    "torch_state_writer",
+    "train_loop",
+]
