@@ -43,8 +43,11 @@ class Param:
             return self.kind
         return type(self.default) if self.default is not None else str
 
-    def validate(self, scheme: str, value: Any) -> Any:
-        """Return ``value`` coerced to the parameter's type or raise ParameterError."""
+    def validate(self, scheme: str, value: Any, *, noun: str = "parameter") -> Any:
+        """Return ``value`` coerced to the parameter's type or raise ParameterError.
+
+        ``None`` is accepted when the default is ``None`` (an optional setting).
+        """
         expected = self.type
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -52,22 +55,26 @@ class Param:
             return None
         if expected is not Any and not (isinstance(value, expected) and not (expected is int and isinstance(value, bool))):
             raise ParameterError(
-                f"{scheme}: parameter {self.name!r} must be {expected.__name__}, got {value!r}"
+                f"{scheme}: {noun} {self.name!r} must be {expected.__name__}, got {value!r}"
             )
         if self.choices is not None and value not in self.choices:
             raise ParameterError(
-                f"{scheme}: parameter {self.name!r} must be one of {list(self.choices)}, got {value!r}"
+                f"{scheme}: {noun} {self.name!r} must be one of {list(self.choices)}, got {value!r}"
             )
         if self.check is not None:
             problem = self.check(value)
             if problem:
-                raise ParameterError(f"{scheme}: parameter {self.name!r} {problem}, got {value!r}")
+                raise ParameterError(f"{scheme}: {noun} {self.name!r} {problem}, got {value!r}")
         return value
 
-    def parse(self, scheme: str, text: str) -> Any:
-        """Convert a command-line string to the parameter's type."""
+    def parse(self, scheme: str, text: str, *, noun: str = "parameter") -> Any:
+        """Convert a command-line string to the parameter's type (``none`` = None for optional ones)."""
         expected = self.type
+        if self.default is None and text.strip().lower() in {"none", "null", ""}:
+            return None
         try:
+            if expected is tuple:
+                return tuple(part.strip() for part in text.split(",") if part.strip())
             if expected is bool:
                 lowered = text.strip().lower()
                 if lowered in {"1", "true", "yes", "on"}:
@@ -82,7 +89,7 @@ class Param:
             return text
         except ValueError:
             raise ParameterError(
-                f"{scheme}: parameter {self.name!r} expects {expected.__name__}, got {text!r}"
+                f"{scheme}: {noun} {self.name!r} must be {expected.__name__}, got {text!r}"
             ) from None
 
 
@@ -90,8 +97,16 @@ def at_least(low: float) -> Callable[[Any], str | None]:
     return lambda v: None if v >= low else f"must be >= {low}"
 
 
+def above(low: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v > low else f"must be > {low}"
+
+
 def in_range(low: float, high: float) -> Callable[[Any], str | None]:
     return lambda v: None if low <= v <= high else f"must be in [{low}, {high}]"
+
+
+def in_half_open(low: float, high: float) -> Callable[[Any], str | None]:
+    return lambda v: None if low <= v < high else f"must be in [{low}, {high})"
 
 
 def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:

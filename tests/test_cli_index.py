@@ -97,7 +97,7 @@ def test_import_rejects_incomplete_or_malformed(runner, tmp_path, all_beauty):
     [
         (["--scheme", "nope"], "unknown scheme 'nope'; valid schemes are:"),
         (["--scheme", "random", "--set", "colour=red"], "unknown parameter 'colour'; valid parameters: base, seed"),
-        (["--scheme", "random", "--set", "base=ten"], "parameter 'base' expects int, got 'ten'"),
+        (["--scheme", "random", "--set", "base=ten"], "parameter 'base' must be int, got 'ten'"),
         (["--scheme", "random", "--set", "base=1"], "parameter 'base' must be >= 2, got 1"),
         (["--scheme", "sequential", "--set", "order=backwards"], "must be one of"),
         (["--scheme", "random", "--set", "base"], "expected key=value"),
@@ -141,9 +141,9 @@ def test_corrupted_index_is_one_line_error(runner, index):
 
 
 def test_hybrid_parameters_are_listed_as_set_takes_them(runner, tmp_path):
-    described = json.loads(runner.invoke(cli, ["list-schemes", "-l"]).stdout)["category+independent"]
+    described = json.loads(runner.invoke(cli, ["list-schemes", "-l"]).stdout)["collaborative+independent"]
     names = [p["name"] for p in described["params"]]
-    assert "prefix.max_depth" in names and "prefix" not in names and "suffix" not in names
-    result = runner.invoke(cli, ["build-index", "--scheme", "category+independent", "--data", "builtin:all_beauty_2023",
-                                 "--out", str(tmp_path / "h"), "--set", "prefix.max_depth=1"])
+    assert "prefix.n_clusters" in names and "prefix" not in names and "suffix" not in names
+    result = runner.invoke(cli, ["build-index", "--scheme", "collaborative+independent", "--data",
+                                 "builtin:all_beauty_2023", "--out", str(tmp_path / "h"), "--set", "prefix.n_clusters=5"])
     assert result.exit_code == 0, result.output

@@ -27,20 +27,25 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from semid.params import above, at_least
+from semid.settings import Settings, setting
+
 from .data import CFData
 
 __all__ = ["LightGCN", "LightGCNConfig", "normalized_adjacency"]
 
 
 @dataclass
-class LightGCNConfig:
+class LightGCNConfig(Settings):
     """Hyper-parameters of :class:`LightGCN` (defaults follow the paper)."""
 
-    hidden: int = 64
-    n_layers: int = 3
-    lr: float = 1e-3
-    l2: float = 1e-4
-    batch_size: int = 2048
+    owner = "lightgcn"
+
+    hidden: int = setting(64, "embedding width", check=at_least(1))
+    n_layers: int = setting(3, "propagation layers", check=at_least(0))
+    lr: float = setting(1e-3, "Adam learning rate", check=above(0.0))
+    l2: float = setting(1e-4, "L2 weight on the batch's layer-0 embeddings", check=at_least(0.0))
+    batch_size: int = setting(2048, "(user, positive, negative) triples per step", check=at_least(1))
 
 
 def normalized_adjacency(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> torch.Tensor:

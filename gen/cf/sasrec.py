@@ -28,24 +28,34 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from semid.errors import ParameterError
+from semid.params import above, at_least, in_range
+from semid.settings import Settings, setting
+
 from .data import CFData
 
 __all__ = ["SASRec", "SASRecConfig"]
 
 
 @dataclass
-class SASRecConfig:
+class SASRecConfig(Settings):
     """Hyper-parameters of :class:`SASRec` (defaults: the compact Beauty model)."""
 
-    hidden: int = 64
-    n_blocks: int = 2
-    n_heads: int = 1
-    max_len: int = 50
-    dropout: float = 0.5
-    loss: str = "ce"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
+    owner = "sasrec"
+
+    hidden: int = setting(64, "embedding width", check=at_least(1))
+    n_blocks: int = setting(2, "transformer blocks", check=at_least(1))
+    n_heads: int = setting(1, "attention heads", check=at_least(1))
+    max_len: int = setting(50, "most recent items per sequence", check=at_least(1))
+    dropout: float = setting(0.5, "dropout", check=in_range(0.0, 0.99))
+    loss: str = setting("ce", "full softmax ('ce') or one sampled negative ('bce')", choices=("bce", "ce"))
+    lr: float = setting(1e-3, "Adam learning rate", check=above(0.0))
+    weight_decay: float = setting(0.0, "Adam weight decay", check=at_least(0.0))
+    batch_size: int = setting(128, "sequences per step", check=at_least(1))
+
+    def check_together(self) -> None:
+        if self.hidden % self.n_heads:
+            raise ParameterError(f"sasrec: hidden ({self.hidden}) must be divisible by n_heads ({self.n_heads})")
 
 
 class SASRec(nn.Module):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from semid.evaluation.split import DEFAULT_MAX_HISTORY
 from semid.errors import ParameterError
+from semid.evaluation.split import DEFAULT_MAX_HISTORY
+from semid.params import above, at_least, in_half_open
+from semid.settings import Settings, setting
 
 from .tasks import ALL_TASKS, check_tasks
 
@@ -17,7 +18,7 @@ RESUMABLE_KEYS = frozenset({"budget_minutes", "checkpoint_minutes", "eval_batch_
 
 
 @dataclass
-class LCRecConfig:
+class LCRecConfig(Settings):
     """Everything that defines an LC-Rec training run.
 
     Attributes:
@@ -43,65 +44,35 @@ class LCRecConfig:
         seed: seeds example building, template choice, order and initialisation.
     """
 
-    base_model: str | None = None
-    tasks: tuple[str, ...] = ALL_TASKS
-    prompts: str = "lcrec_v1"
-    method: str = "lora"
-    dtype: str = "float32"
-    lora_r: int = 8
-    lora_alpha: int | None = None
-    lora_dropout: float = 0.05
-    embed_init: str = "text"
-    epochs: int = 1
-    batch_size: int = 8
-    grad_accum: int = 1
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.05
-    max_length: int = 384
-    max_history: int = DEFAULT_MAX_HISTORY
-    max_per_task: int | None = None
-    budget_minutes: float | None = None
-    checkpoint_minutes: float = 5.0
-    num_beams: int = 20
-    eval_batch_size: int = 4
-    seed: int = 0
+    owner = "lcrec"
 
-    def __post_init__(self) -> None:
+    base_model: str | None = setting(None, "local causal LM folder (None: SmolLM2-135M-Instruct)", kind=str)
+    tasks: tuple[str, ...] = setting(ALL_TASKS, "alignment tasks", kind=tuple)
+    prompts: str = setting("lcrec_v1", "prompt set name or JSON path")
+    method: str = setting("lora", "fine-tuning method", choices=("lora", "full"))
+    dtype: str = setting("float32", "dtype of the base model", choices=("float32", "bfloat16", "float16"))
+    lora_r: int = setting(8, "LoRA rank", check=at_least(1))
+    lora_alpha: int | None = setting(None, "LoRA scale (None: 2 x rank)", kind=int, check=at_least(1))
+    lora_dropout: float = setting(0.05, "LoRA dropout", check=in_half_open(0.0, 1.0))
+    embed_init: str = setting("text", "initial rows of the code tokens", choices=("mean", "text"))
+    epochs: int = setting(1, "passes over the instruction examples", check=at_least(1))
+    batch_size: int = setting(8, "examples per optimizer step per process", check=at_least(1))
+    grad_accum: int = setting(1, "micro-batches per optimizer step", check=at_least(1))
+    learning_rate: float = setting(1e-3, "AdamW learning rate", check=lambda v: None if 0 < v < 1 else "must be in (0, 1)")
+    weight_decay: float = setting(0.0, "AdamW weight decay", check=at_least(0.0))
+    warmup_ratio: float = setting(0.05, "share of steps in linear warm-up", check=in_half_open(0.0, 1.0))
+    max_length: int = setting(384, "longest example in tokens", check=at_least(1))
+    max_history: int = setting(DEFAULT_MAX_HISTORY, "history items in a prompt", check=at_least(1))
+    max_per_task: int | None = setting(None, "seeded sample of examples per task", kind=int, check=at_least(1))
+    budget_minutes: float | None = setting(None, "wall-clock budget of this invocation", kind=float, check=above(0.0))
+    checkpoint_minutes: float = setting(5.0, "minutes between checkpoints", check=above(0.0))
+    num_beams: int = setting(20, "beams at inference", check=at_least(1))
+    eval_batch_size: int = setting(4, "prompts decoded together", check=at_least(1))
+    seed: int = setting(0, "seed of examples, templates, order and initialisation", check=at_least(0))
+
+    def check_together(self) -> None:
         self.tasks = check_tasks(self.tasks)
-        positive = ("lora_r", "epochs", "batch_size", "grad_accum", "max_length", "max_history", "num_beams",
-                    "eval_batch_size")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ParameterError(f"LC-Rec setting {name!r} must be a positive integer, got {value!r}")
         if self.batch_size % self.grad_accum:
             raise ParameterError(
-                f"batch_size {self.batch_size} must be a multiple of grad_accum {self.grad_accum}"
+                f"lcrec: batch_size {self.batch_size} must be a multiple of grad_accum {self.grad_accum}"
             )
-        if self.max_per_task is not None and self.max_per_task < 1:
-            raise ParameterError(f"max_per_task must be >= 1 or None, got {self.max_per_task}")
-        if self.budget_minutes is not None and self.budget_minutes <= 0:
-            raise ParameterError(f"budget_minutes must be > 0, got {self.budget_minutes}")
-        if not 0 < self.learning_rate < 1:
-            raise ParameterError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
-        if self.dtype not in ("float32", "bfloat16", "float16"):
-            raise ParameterError(f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
-        if self.method not in ("lora", "full"):
-            raise ParameterError(f"method must be 'lora' or 'full', got {self.method!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["tasks"] = list(self.tasks)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LCRecConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ParameterError(f"unknown LC-Rec setting {unknown[0]!r}; valid: {', '.join(sorted(known))}")
-        data = dict(data)
-        if "tasks" in data:
-            data["tasks"] = tuple(data["tasks"])
-        return cls(**data)

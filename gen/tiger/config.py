@@ -14,13 +14,12 @@ ablation finds the user token irrelevant to accuracy. ``recipe`` picks how train
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from semid.evaluation.split import DEFAULT_MAX_HISTORY
 from semid.errors import ParameterError
+from semid.evaluation.split import DEFAULT_MAX_HISTORY
+from semid.params import above, at_least, in_half_open
+from semid.settings import Settings, setting
 
 __all__ = ["OPTIMIZERS", "RECIPES", "SCHEDULES", "TigerConfig"]
 
@@ -41,7 +40,7 @@ SCHEDULES = ("constant", "inverse_sqrt")
 
 
 @dataclass
-class TigerConfig:
+class TigerConfig(Settings):
     """Every TIGER setting; ``semid train tiger --set key=value`` overrides any field.
 
     Model: ``num_layers`` / ``num_decoder_layers``, ``d_model``, ``num_heads`` x
@@ -59,67 +58,36 @@ class TigerConfig:
     ``seed``, ``device``.
     """
 
-    num_layers: int = 4
-    num_decoder_layers: int = 4
-    d_model: int = 128
-    num_heads: int = 6
-    d_kv: int = 64
-    d_ff: int = 1024
-    dropout: float = 0.1
-    user_buckets: int = 0
-    max_history: int = DEFAULT_MAX_HISTORY
-    encoder_attention: str = "block_causal"
-    recipe: str = "packed"
-    batch_size: int = 256
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 200
-    schedule: str = "constant"
-    decay_after: int = 10_000
-    max_epochs: int = 200
-    patience: int = 5
-    eval_every: int = 1
-    eval_users: int = 2000
-    eval_beams: int = 20
-    checkpoint_minutes: float = 10.0
-    seed: int = 0
-    device: str = "cpu"
+    owner = "tiger"
 
-    def __post_init__(self) -> None:
-        self.validate()
+    num_layers: int = setting(4, "encoder layers", check=at_least(1))
+    num_decoder_layers: int = setting(4, "decoder layers", check=at_least(1))
+    d_model: int = setting(128, "model width", check=at_least(1))
+    num_heads: int = setting(6, "attention heads", check=at_least(1))
+    d_kv: int = setting(64, "width of one head", check=at_least(1))
+    d_ff: int = setting(1024, "feed-forward width", check=at_least(1))
+    dropout: float = setting(0.1, "dropout", check=in_half_open(0.0, 1.0))
+    user_buckets: int = setting(0, "hashed user tokens (0: none)", check=at_least(0))
+    max_history: int = setting(DEFAULT_MAX_HISTORY, "history items given to the encoder", check=at_least(1))
+    encoder_attention: str = setting("block_causal", "encoder attention", choices=ENCODER_ATTENTION)
+    recipe: str = setting("packed", "how training examples are formed", choices=RECIPES)
+    batch_size: int = setting(256, "next-item targets per optimizer step", check=at_least(1))
+    optimizer: str = setting("adamw", "optimizer", choices=OPTIMIZERS)
+    lr: float = setting(1e-3, "learning rate", check=above(0.0))
+    weight_decay: float = setting(0.01, "weight decay", check=at_least(0.0))
+    warmup_steps: int = setting(200, "linear warm-up steps", check=at_least(0))
+    schedule: str = setting("constant", "learning-rate schedule after warm-up", choices=SCHEDULES)
+    decay_after: int = setting(10_000, "inverse_sqrt: steps before the decay starts", check=at_least(0))
+    max_epochs: int = setting(200, "epochs in total", check=at_least(1))
+    patience: int = setting(5, "validations without a better NDCG@10 before stopping", check=at_least(1))
+    eval_every: int = setting(1, "epochs between validations", check=at_least(1))
+    eval_users: int = setting(2000, "seeded sample of validation users (0: all)", check=at_least(0))
+    eval_beams: int = setting(20, "beams at validation", check=at_least(1))
+    checkpoint_minutes: float = setting(10.0, "minutes between mid-epoch checkpoints", check=above(0.0))
+    seed: int = setting(0, "seed of initialisation and batch order", check=at_least(0))
+    device: str = setting("cpu", "torch device")
 
-    def validate(self) -> "TigerConfig":
-        """Raise :class:`ParameterError` naming the first bad field."""
-        positive = (
-            "num_layers", "num_decoder_layers", "d_model", "num_heads", "d_kv", "d_ff",
-            "max_history", "batch_size", "max_epochs", "patience", "eval_every", "eval_beams",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ParameterError(f"tiger: setting {name!r} must be a positive integer, got {value!r}")
-        for name in ("user_buckets", "eval_users", "warmup_steps", "decay_after", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ParameterError(f"tiger: setting {name!r} must be an integer >= 0, got {value!r}")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ParameterError(f"tiger: setting 'dropout' must be in [0, 1), got {self.dropout!r}")
-        if not float(self.lr) > 0:
-            raise ParameterError(f"tiger: setting 'lr' must be > 0, got {self.lr!r}")
-        if not float(self.checkpoint_minutes) > 0:
-            raise ParameterError(f"tiger: setting 'checkpoint_minutes' must be > 0, got {self.checkpoint_minutes!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ParameterError(f"tiger: setting 'optimizer' must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ParameterError(f"tiger: setting 'schedule' must be one of {list(SCHEDULES)}, got {self.schedule!r}")
-        if self.recipe not in RECIPES:
-            raise ParameterError(f"tiger: setting 'recipe' must be one of {list(RECIPES)}, got {self.recipe!r}")
-        if self.encoder_attention not in ENCODER_ATTENTION:
-            raise ParameterError(
-                f"tiger: setting 'encoder_attention' must be one of {list(ENCODER_ATTENTION)}, "
-                f"got {self.encoder_attention!r}"
-            )
+    def check_together(self) -> None:
         if self.recipe == "packed" and self.encoder_attention != "block_causal":
             raise ParameterError(
                 "tiger: recipe 'packed' shares encoder states between targets and needs "
@@ -130,32 +98,3 @@ class TigerConfig:
                 "tiger: recipe 'hybrid' trains the bidirectional encoder used at inference and needs "
                 "encoder_attention='full' (--set encoder_attention=full)"
             )
-        return self
-
-    # -- conversion ---------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TigerConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ParameterError(f"tiger: unknown setting {unknown[0]!r}; valid settings: {', '.join(sorted(known))}")
-        return cls(**dict(data))
-
-    def with_assignments(self, assignments: Mapping[str, str]) -> "TigerConfig":
-        """A copy with ``{"name": "text"}`` overrides from ``--set`` parsed to each field's type."""
-        fields = {f.name: f for f in dataclasses.fields(self)}
-        values = self.to_dict()
-        for key, text in assignments.items():
-            if key not in fields:
-                raise ParameterError(f"tiger: unknown setting {key!r}; valid settings: {', '.join(sorted(fields))}")
-            kind = type(getattr(self, key))
-            try:
-                values[key] = kind(text) if kind is not bool else text.lower() in {"1", "true", "yes"}
-            except ValueError:
-                raise ParameterError(
-                    f"tiger: setting {key!r} must be {kind.__name__}, got {text!r}"
-                ) from None
-        return TigerConfig.from_dict(values)

@@ -28,6 +28,7 @@ from ..training import (
     Budget,
     Distributed,
     LoopSettings,
+    check_device,
     init_distributed,
     load_torch_state,
     summarize,
@@ -202,6 +203,7 @@ def train_tiger(
     """
     budget = Budget(budget_minutes)
     config.validate()
+    check_device(config.device)
     settings = loop_settings(config, budget_minutes)
     settings.validate()
     dist = init_distributed(config.device)
