@@ -1,7 +1,8 @@
 """Benchmark datasets, imported once into a shared cache.
 
 Benchmarks call :func:`ensure_beauty` / :func:`ensure_ml100k` to get a canonical
-dataset directory, importing it from ``/work/shared/data`` on first use::
+dataset directory, importing it from ``../shared/data`` (or ``$SEMID_SHARED_DATA``) on first use into
+``cache/`` (or ``$SEMID_BENCH_CACHE``)::
 
     from _data import ensure_beauty          # benchmarks/ is on sys.path for scripts here
     data = semid.load_dataset(ensure_beauty())
@@ -11,7 +12,7 @@ MovieLens may not be redistributed: its import stays in the cache, never in the 
 
 Run as a script to import both and print their paths::
 
-    .venv/bin/python benchmarks/_data.py [--cache-dir /work/cache/data]
+    .venv/bin/python benchmarks/_data.py [--cache-dir cache/data]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from semid.data import save_dataset
 from semid.data.importers import import_dataset
 
 __all__ = [
+    "CACHE_ROOT",
     "DEFAULT_CACHE",
     "SHARED_DATA",
     "ensure_beauty",
@@ -35,8 +37,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SHARED_DATA = Path("/work/shared/data")
-DEFAULT_CACHE = Path("/work/cache/data")
+#: The repository's root; the shared datasets sit beside it (``../shared/data``).
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SEMID_SHARED_DATA", REPO.parent / "shared" / "data"))
+#: Derived files of the benchmarks (imports, embeddings, runs); git ignores ``cache/``.
+CACHE_ROOT = Path(os.environ.get("SEMID_BENCH_CACHE", REPO / "cache"))
+DEFAULT_CACHE = CACHE_ROOT / "data"
 
 #: Counts published in ``amazon_beauty_2014/SOURCE.md``; a mismatch means a broken import.
 BEAUTY_COUNTS = {"users": 22_363, "items": 12_101, "interactions": 198_502}

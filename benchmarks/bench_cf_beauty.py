@@ -8,7 +8,7 @@ write ``benchmarks/results/cf.md``::
     .venv/bin/python benchmarks/bench_cf_beauty.py --runs sasrec64,sasrec32 --budget-minutes 34
     .venv/bin/python benchmarks/bench_cf_beauty.py --report-only     # collect finished runs
 
-Runs live in ``--runs-dir`` (default ``/work/cache/runs``) as ``beauty-<name>``; the
+Runs live in ``--runs-dir`` (default ``cache/runs``) as ``beauty-<name>``; the
 32-d SASRec is the one whose item embeddings LETTER uses.
 """
 
@@ -30,7 +30,7 @@ import semid  # noqa: E402
 from semid.evaluation import evaluate  # noqa: E402
 from semid.gen.cf import CFRecommender, TrainOptions, load_run, read_config, train_cf  # noqa: E402
 
-from _data import ensure_beauty  # noqa: E402
+from _data import CACHE_ROOT, ensure_beauty  # noqa: E402
 from _env import stamp  # noqa: E402
 
 #: name -> (model, settings)
@@ -115,7 +115,7 @@ def write_report(runs_dir: Path, names: list[str], dataset, out: Path, commands:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="sasrec64,sasrec32", help=f"comma-separated, from {sorted(RUNS)}")
-    parser.add_argument("--runs-dir", default="/work/cache/runs")
+    parser.add_argument("--runs-dir", default=str(CACHE_ROOT / "runs"))
     parser.add_argument("--budget-minutes", type=float, default=34.0, help="per run and invocation")
     parser.add_argument("--eval-users", type=int, default=6000)
     parser.add_argument("--report-only", action="store_true", help="do not train; report the runs that exist")

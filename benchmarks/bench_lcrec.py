@@ -8,7 +8,7 @@ users, asks the tuned model plain-text questions (language ability check,
 ANCHORS pitfall 9) and appends the results to ``benchmarks/results/lcrec.md``.
 
     nohup .venv/bin/python benchmarks/bench_lcrec.py --budget-minutes 20 --users 100 \\
-        > /work/cache/logs/bench_lcrec.log 2>&1 &
+        > cache/logs/bench_lcrec.log 2>&1 &
 
 For the paper-scale recipe on a GPU see ``benchmarks/bench_lcrec_gpu.sh``.
 """
@@ -25,6 +25,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import CACHE_ROOT  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -51,9 +54,9 @@ def _cpu() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="/work/cache/data/beauty")
+    parser.add_argument("--data", default=str(CACHE_ROOT / "data/beauty"))
     parser.add_argument("--index", default=None, help="Index directory (default: build an 'independent' index).")
-    parser.add_argument("--work", default="/work/cache/lcrec", help="Where the index and the run go.")
+    parser.add_argument("--work", default=str(CACHE_ROOT / "lcrec"), help="Where the index and the run go.")
     parser.add_argument("--budget-minutes", type=float, default=20.0)
     parser.add_argument("--max-per-task", type=int, default=150)
     parser.add_argument("--users", type=int, default=100)

@@ -21,8 +21,8 @@ set -euo pipefail
 
 BASE_MODEL=${BASE_MODEL:?set BASE_MODEL to a local causal LM folder (e.g. LLaMA-7B)}
 NPROC=${NPROC:-8}
-DATA=${DATA:-/work/cache/data/beauty}
-WORK=${WORK:-/work/cache/lcrec_gpu}
+DATA=${DATA:-cache/data/beauty}
+WORK=${WORK:-cache/lcrec_gpu}
 SEMID=${SEMID:-$(command -v semid)}
 TORCHRUN=${TORCHRUN:-$(command -v torchrun)}
 mkdir -p "$WORK"

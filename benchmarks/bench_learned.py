@@ -10,7 +10,7 @@ be re-run independently::
     .venv/bin/python benchmarks/bench_learned.py synthetic --n 1000000   # < 10 min, < 8 GB target
     .venv/bin/python benchmarks/bench_learned.py determinism --scheme rqvae
 
-Beauty embeddings: ``/work/cache/emb/beauty-minilm.npz`` (``semid embed`` with
+Beauty embeddings: ``cache/emb/beauty-minilm.npz`` (``semid embed`` with
 all-MiniLM-L6-v2, TIGER text template); the dataset is Amazon Beauty 2014.
 """
 
@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import peak_rss_mb, stamp  # noqa: E402
+from _data import CACHE_ROOT  # noqa: E402
 
 import semid  # noqa: E402
 from semid.diagnostics import learned_diagnostics  # noqa: E402
@@ -184,8 +185,8 @@ def bench_determinism(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="/work/cache/data/beauty")
-    parser.add_argument("--embeddings", default="/work/cache/emb/beauty-minilm.npz")
+    parser.add_argument("--data", default=str(CACHE_ROOT / "data/beauty"))
+    parser.add_argument("--embeddings", default=str(CACHE_ROOT / "emb/beauty-minilm.npz"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     sub = parser.add_subparsers(dest="what", required=True)

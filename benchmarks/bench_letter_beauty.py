@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import semid  # noqa: E402
 from semid.embeddings import load_embeddings  # noqa: E402
 
-from _data import ensure_beauty  # noqa: E402
+from _data import CACHE_ROOT, ensure_beauty  # noqa: E402
 from _env import peak_rss_mb, stamp  # noqa: E402
 
 
@@ -86,8 +86,8 @@ def run_scheme(name: str, params: dict, items, semantic: np.ndarray, cf: np.ndar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embeddings", default="/work/cache/emb/beauty-minilm.npz")
-    parser.add_argument("--cf-embeddings", default="/work/cache/emb/beauty-sasrec32.npz")
+    parser.add_argument("--embeddings", default=str(CACHE_ROOT / "emb/beauty-minilm.npz"))
+    parser.add_argument("--cf-embeddings", default=str(CACHE_ROOT / "emb/beauty-sasrec32.npz"))
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--alphas", default="0.02", help="LETTER CF weights, comma separated (one row each).")
     parser.add_argument("--indexing", default="sinkhorn", choices=("sinkhorn", "extra_level"),

@@ -12,8 +12,8 @@ If the test targets are simply less predictable from training popularity than th
 validation targets (they are later in time), the most-popular baseline drops most
 and a model drops in proportion to how much it leans on popularity.
 
-    .venv/bin/python benchmarks/bench_split_gap.py --runs sasrec=/work/cache/subset/sasrec \\
-        --runs tiger=/work/cache/subset/tiger --users 1000
+    .venv/bin/python benchmarks/bench_split_gap.py --runs sasrec=cache/subset/sasrec \\
+        --runs tiger=cache/subset/tiger --users 1000
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import CACHE_ROOT  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_tiger_common import machine_facts, replace_section  # noqa: E402
@@ -49,7 +52,7 @@ def evaluate(run: str, data: str, split: str, users: int, threads: int) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="/work/cache/subset/beauty-top500")
+    parser.add_argument("--data", default=str(CACHE_ROOT / "subset/beauty-top500"))
     parser.add_argument("--runs", action="append", default=[], metavar="NAME=RUN_DIR",
                         help="A trained run to evaluate (repeatable); popularity is always included.")
     parser.add_argument("--users", type=int, default=1000, help="Seeded sample of users, 0 = all.")

@@ -11,7 +11,7 @@ with the `semid` commands, evaluates all of them and the most-popular baseline w
 Every stage is skipped when its output exists, and the training stages resume, so a
 killed run continues where it stopped::
 
-    nohup .venv/bin/python benchmarks/bench_subset.py > /work/cache/logs/subset.log 2>&1 &
+    nohup .venv/bin/python benchmarks/bench_subset.py > cache/logs/subset.log 2>&1 &
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _data import ensure_beauty  # noqa: E402
+from _data import CACHE_ROOT, ensure_beauty  # noqa: E402
 from _env import stamp  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ def run(args: list[str], log: Path, *, threads: int) -> tuple[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", default="/work/cache/subset", help="Where the subset, index and runs go.")
+    parser.add_argument("--work", default=str(CACHE_ROOT / "subset"), help="Where the subset, index and runs go.")
     parser.add_argument("--top-items", type=int, default=500)
     parser.add_argument("--index-set", default="n_levels=3,codebook_size=16",
                         help="rqkmeans parameters, comma separated.")

@@ -26,7 +26,7 @@ number of epochs with ``packed``, ``per_prefix`` (same block-causal model),
 over one or more seeds (``--seeds``), validation NDCG@10 on all validation
 users after every epoch.
 
-    .venv/bin/python benchmarks/bench_tiger_training.py --data /work/cache/data/beauty \
+    .venv/bin/python benchmarks/bench_tiger_training.py --data cache/data/beauty \
         --accuracy-data builtin:all_beauty_2023 --rounds 3 --epochs 10
 """
 
@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import CACHE_ROOT  # noqa: E402
 from bench_tiger_common import machine_facts, replace_section  # noqa: E402
 
 import semid  # noqa: E402
@@ -235,7 +236,7 @@ def _mean_sd(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="/work/cache/data/beauty")
+    parser.add_argument("--data", default=str(CACHE_ROOT / "data/beauty"))
     parser.add_argument("--accuracy-data", default="builtin:all_beauty_2023")
     parser.add_argument("--scheme", default="random", help="index without embeddings (code length matters)")
     parser.add_argument("--base", type=int, default=12, help="random scheme base (12 -> 4 tokens on Beauty)")
@@ -252,7 +253,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="accuracy part: comma-separated training seeds")
     parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="accuracy part: comma-separated arms")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--work", default="/work/cache/tiger/bench_training")
+    parser.add_argument("--work", default=str(CACHE_ROOT / "tiger/bench_training"))
     parser.add_argument("--results", default=str(Path(__file__).parent / "results" / "tiger.md"))
     parser.add_argument("--section", default="bench_tiger_training", help="marked section of the results file")
     args = parser.parse_args()

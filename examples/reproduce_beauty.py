@@ -13,7 +13,7 @@ from their last checkpoint, finished evaluations are kept in ``results.json``):
 4. leave-one-out, full-ranking test evaluation (20 beams for TIGER), all test
    users or a seeded sample (``--eval-users``, stated in the table);
 5. a Markdown table with hardware, wall times, epochs reached and the
-   published numbers (``/work/shared/ANCHORS.md``) written to the results file.
+   published numbers (``../shared/ANCHORS.md``) written to the results file.
 
     .venv/bin/python examples/reproduce_beauty.py --budget-minutes 20 --eval-users 2000
     .venv/bin/python examples/reproduce_beauty.py --device cuda --budget-minutes 120   # on a GPU
@@ -26,11 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Derived files (imports, embeddings, runs); git ignores ``cache/``.
+CACHE = Path(os.environ.get("SEMID_BENCH_CACHE", ROOT / "cache"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_tiger_common import machine_facts, replace_section  # noqa: E402
@@ -40,7 +43,7 @@ from semid.errors import ArtifactError, SemidError  # noqa: E402
 
 logger = logging.getLogger("reproduce_beauty")
 
-#: Published Beauty numbers (R@5, N@5, R@10, N@10) from /work/shared/ANCHORS.md.
+#: Published Beauty numbers (R@5, N@5, R@10, N@10) from ../shared/ANCHORS.md.
 PUBLISHED = {
     "TIGER (paper)": (0.0454, 0.0321, 0.0648, 0.0384),
     "TIGER re-run by LETTER authors": (0.0395, 0.0262, 0.0610, 0.0331),
@@ -166,11 +169,11 @@ def _table(results: dict, facts: dict, args) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="/work/cache/data/beauty")
-    parser.add_argument("--embeddings", type=Path, default=Path("/work/cache/emb/beauty-minilm.npz"))
-    parser.add_argument("--cf-embeddings", type=Path, default=Path("/work/cache/emb/beauty-sasrec32.npz"),
+    parser.add_argument("--data", default=str(CACHE / "data" / "beauty"))
+    parser.add_argument("--embeddings", type=Path, default=CACHE / "emb" / "beauty-minilm.npz")
+    parser.add_argument("--cf-embeddings", type=Path, default=CACHE / "emb" / "beauty-sasrec32.npz",
                         help="SASRec item embeddings for the 'letter' index (semid cf export-embeddings)")
-    parser.add_argument("--work", type=Path, default=Path("/work/cache/tiger/beauty"))
+    parser.add_argument("--work", type=Path, default=CACHE / "tiger" / "beauty")
     parser.add_argument("--indexes", default="collaborative,rqvae", help=f"comma list of {sorted(INDEXES)}")
     parser.add_argument("--skip-sasrec", action="store_true")
     parser.add_argument("--budget-minutes", type=float, default=20.0, help="training budget per model and invocation")

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -172,3 +179,47 @@ def test_bce_option_trains_with_sampled_negatives(tmp_path, data):
     history = [r["loss"] for r in _events(run, "epoch")]
     assert summary["epochs"] == 6 and all(np.isfinite(history))
     assert history[-1] < 0.9 * history[0]  # positives separate from the sampled negatives (1.63 -> 1.34)
+
+
+_CF_CHILD = """
+import sys, torch, semid
+torch.set_num_threads(1)
+from semid.gen.cf import TrainOptions, train_cf
+train_cf(sys.argv[1], semid.load_dataset("builtin:all_beauty_2023"), model_name="sasrec",
+         overrides={tiny!r}, options=TrainOptions(max_epochs=40, eval_every=40, patience=40), progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_sigkilled_cf_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, data):
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    child = subprocess.Popen([sys.executable, "-c", _CF_CHILD.format(tiny=TINY_SASREC), str(killed)],
+                             env=dict(os.environ, OMP_NUM_THREADS="1"))
+    state = killed / "checkpoints" / "last" / "state.json"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and child.poll() is None:
+            try:
+                if json.loads(state.read_text())["loop"]["epoch"] >= 2:
+                    break
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                pass
+            time.sleep(0.02)
+        assert child.poll() is None, "training finished before it could be killed"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    killed_at = json.loads(state.read_text())["loop"]["epoch"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same arithmetic as the killed child
+    try:
+        options = TrainOptions(max_epochs=killed_at + 2, eval_every=40, patience=40)
+        resumed = train_cf(killed, data, options=options, resume=True, progress=False)
+        train_cf(straight, data, model_name="sasrec", overrides=TINY_SASREC, options=options, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert resumed["epochs"] == killed_at + 2 and "resume" in [r["event"] for r in _events(killed, "resume")]
+    a = load_file(killed / "checkpoints" / "last" / "model.safetensors")
+    b = load_file(straight / "checkpoints" / "last" / "model.safetensors")
+    for key in b:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)

@@ -36,17 +36,31 @@ def _needs(name: str, what: str) -> bool:
     return what in scheme_class(name).requires
 
 
-@pytest.mark.parametrize("scheme", _schemes())
-def test_scheme_conforms(scheme, beauty_small, tmp_path):
-    split = leave_one_out(beauty_small)
+def _check(scheme, dataset, workdir):
+    split = leave_one_out(dataset)
     rng = np.random.default_rng(0)
-    n = len(beauty_small.items)
+    n = len(dataset.items)
     embeddings = rng.normal(size=(n, 32)).astype(np.float32) if _needs(scheme, "embeddings") else None
     cf = rng.normal(size=(n, 16)).astype(np.float32) if _needs(scheme, "cf_embeddings") else None
     check_tokenizer(
-        scheme, beauty_small.items, split.train_sequences, workdir=tmp_path,
+        scheme, dataset.items, split.train_sequences, workdir=workdir,
         params=_params(scheme), embeddings=embeddings, cf_embeddings=cf,
     )
+
+
+@pytest.mark.parametrize("scheme", _schemes())
+def test_scheme_conforms(scheme, beauty_small, tmp_path):
+    """Real Beauty 2014 items (category paths, ASINs), from ../shared/data."""
+    _check(scheme, beauty_small, tmp_path)
+
+
+@pytest.mark.parametrize("scheme", [s for s in _schemes() if not s.startswith("category")])
+def test_scheme_conforms_on_the_embedded_dataset(scheme, all_beauty, tmp_path):
+    """The same checks on the dataset shipped in the package, so they run on every machine.
+
+    Its items have no category paths, so the category schemes run only on Beauty above.
+    """
+    _check(scheme, all_beauty, tmp_path)
 
 
 def test_imported_conforms(beauty_small, tmp_path):

@@ -11,8 +11,9 @@ import pytest
 
 from semid.data.importers import import_dataset
 from semid.errors import DataError
+from _paths import SHARED_DATA
 
-ALL_BEAUTY = Path("/work/shared/data/amazon_all_beauty_2023")
+ALL_BEAUTY = SHARED_DATA / "amazon_all_beauty_2023"
 
 HEADER = "user_id,parent_asin,rating,timestamp,history\n"
 SPLITS = {

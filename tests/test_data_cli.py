@@ -12,8 +12,9 @@ from semid.cli import data_cmds
 from semid.cli.main import cli
 from semid.data import load_dataset
 from semid.data.importers import IMPORTERS
+from _paths import SHARED_DATA
 
-ALL_BEAUTY = Path("/work/shared/data/amazon_all_beauty_2023")
+ALL_BEAUTY = SHARED_DATA / "amazon_all_beauty_2023"
 
 
 def write_p5(root: Path, lines: str = "1 1 2\n2 2 3 1\n") -> Path:

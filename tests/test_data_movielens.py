@@ -1,4 +1,4 @@
-"""The MovieLens importer: the real ml-100k from /work/shared (never copied into the repo),
+"""The MovieLens importer: the real ml-100k from ../shared (never copied into the repo),
 and ml-1m on a tiny synthetic fixture written in the real format."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import pytest
 from semid.data import load_dataset, save_dataset
 from semid.data.importers import import_dataset
 from semid.errors import DataError
+from _paths import SHARED_DATA
 
-ML100K = Path("/work/shared/data/movielens_100k")
+ML100K = SHARED_DATA / "movielens_100k"
 needs_ml100k = pytest.mark.skipif(
     not ML100K.is_dir(), reason=f"MovieLens-100K not present at {ML100K} (it may not be copied into the repo)"
 )

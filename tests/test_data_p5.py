@@ -13,8 +13,9 @@ from semid.data import load_dataset, save_dataset
 from semid.data.importers import IMPORTERS, import_dataset
 from semid.data.importers.p5 import import_p5
 from semid.errors import DataError, ParameterError
+from _paths import SHARED_DATA
 
-BEAUTY = Path("/work/shared/data/amazon_beauty_2014")
+BEAUTY = SHARED_DATA / "amazon_beauty_2014"
 
 ITEMS = [
     {"item_id": 1, "asin": "B0002", "title": "Red &amp; Blue Polish", "brand": "OPI",

@@ -12,8 +12,9 @@ import pytest
 from semid.data import load_dataset, save_dataset
 from semid.data.importers import import_dataset
 from semid.errors import DataError
+from _paths import SHARED_DATA
 
-REAL_ITEM = Path("/work/shared/data/amazon_beauty_2014/item_description.csv.gz")
+REAL_ITEM = SHARED_DATA / "amazon_beauty_2014/item_description.csv.gz"
 
 INTER = (
     "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"

@@ -132,3 +132,52 @@ def test_torch_global_rng_is_untouched():
     torch.manual_seed(123)
     semid.make("rqvae", **{**SMALL, "epochs": 1}).fit(items, embeddings=x)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_kmeans_initialisation_puts_codebooks_on_the_residual_centroids():
+    """Level 1's codebook holds k-means centroids of the encoder outputs; level 2 of what they leave."""
+    from semid.quantize.kmeans import kmeans
+    from semid.quantize.rqvae_model import RQVAE
+    from semid.quantize.trainer import kmeans_initialise
+
+    torch.manual_seed(0)
+    _, x = clustered()
+    x = torch.from_numpy(x)
+    model = RQVAE(x.shape[1], [16], 4, n_levels=2, codebook_size=6)
+    with torch.no_grad():
+        z = model.encode(x).numpy()
+    kmeans_initialise(model, x, n_iter=10, seed=3)
+    first, assignment = kmeans(z, 6, n_iter=10, seed=3)
+    np.testing.assert_allclose(model.codebooks[0].detach().numpy(), first, rtol=1e-5, atol=1e-6)
+    second, _ = kmeans(z - first[assignment], 6, n_iter=10, seed=4)
+    np.testing.assert_allclose(model.codebooks[1].detach().numpy(), second, rtol=1e-5, atol=1e-6)
+    # Every code is used after the initialisation (k-means leaves no empty cluster on this data).
+    codes, _ = model.encode_codes(x)
+    assert all(len(np.unique(codes[:, level].numpy())) == 6 for level in range(2))
+
+
+def test_dead_codes_move_onto_residuals_and_lose_their_optimizer_moments():
+    from semid.quantize.rqvae_model import RQVAE
+    from semid.quantize.trainer import _restart_dead_codes
+
+    torch.manual_seed(0)
+    _, x = clustered()
+    x = torch.from_numpy(x)
+    model = RQVAE(x.shape[1], [16], 4, n_levels=2, codebook_size=5)
+    with torch.no_grad():
+        model.codebooks.data[:, 3:] = 1e3  # codes 3 and 4 of each level are far away: never chosen
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.codebooks.grad = torch.ones_like(model.codebooks)
+    optimizer.step()  # gives the codebook Adam moments to reset
+    usage = torch.zeros(2, 5)
+    usage[:, :3] = 1
+    before = model.codebooks.detach().clone()
+    moved = _restart_dead_codes(model, x, usage, optimizer, torch.Generator().manual_seed(0))
+    assert moved == 4
+    assert torch.equal(model.codebooks[:, :3], before[:, :3])  # live codes untouched
+    assert model.codebooks[:, 3:].abs().max() < 100  # dead codes now sit on real residuals
+    with torch.no_grad():
+        z = model.encode(x)
+    assert any(torch.isclose(z, model.codebooks[0, 3]).all(dim=1))  # level 1: exactly an encoder output
+    state = optimizer.state[model.codebooks]
+    assert state["exp_avg"][:, 3:].abs().max() == 0 and state["exp_avg"][:, :3].abs().min() > 0
