@@ -141,7 +141,8 @@ def evaluate_run(kind: str, run: Path, dataset, args) -> dict:
 
 def _checkpoint_stamp(kind: str, run: Path) -> str:
     """Identifies the weights an evaluation used (re-evaluate only when they changed)."""
-    path = run / "checkpoints" / "best" / "manifest.json" if kind == "tiger" else run / "model.safetensors"
+    del kind  # every semid run keeps its best weights in checkpoints/best (semid.gen.runs)
+    path = run / "checkpoints" / "best" / "manifest.json"
     return f"{path.stat().st_mtime_ns}" if path.exists() else ""
 
 
@@ -149,21 +150,34 @@ def _table(results: dict, facts: dict, args) -> str:
     lines = ["### Beauty reproduction (examples/reproduce_beauty.py)", ""]
     lines += [f"- {k}: `{v}`" if k == "command" else f"- {k}: {v}" for k, v in facts.items()]
     sample = f"a seeded sample of {args.eval_users} test users" if args.eval_users else "all test users"
-    lines += ["", f"Test metrics on {sample}, full ranking, no seen-item exclusion; history = last 20 items.", "",
-              "| model | R@5 | N@5 | R@10 | N@10 | epochs | stopped | train min (all invocations) | eval s |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", f"Test metrics on {sample}, full ranking, no seen-item exclusion; history = last 20 items.",
+              "Each row says when and by which command its metrics were measured; a row whose latest "
+              "invocation failed is marked and keeps its earlier metrics only with that mark.", "",
+              "| model | R@5 | N@5 | R@10 | N@10 | epochs | stopped | train min (all invocations) | eval s | measured |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    commands: list[str] = []
     for name, entry in results.items():
         m = entry.get("evaluation", {}).get("metrics")
         t = entry.get("training", {})
         cells = [f"{m[k]:.4f}" for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")] if m else ["-"] * 4
         minutes = round(entry.get("train_seconds_total", 0) / 60, 1)
         epochs = t.get("epochs_trained", t.get("epochs", "-"))  # TIGER reports fractions of an epoch
-        lines.append(f"| {name} (semid) | {' | '.join(cells)} | {epochs} | "
+        measured = entry.get("evaluation", {}).get("measured", {})
+        when = "-"
+        if measured:
+            if measured["command"] not in commands:
+                commands.append(measured["command"])
+            when = f"{measured['date']}, command {commands.index(measured['command']) + 1}"
+        label = f"{name} (semid)"
+        if entry.get("error"):
+            label += f" **FAILED in the latest invocation: {entry['error']}**" + (" (metrics are older)" if m else "")
+        lines.append(f"| {label} | {' | '.join(cells)} | {epochs} | "
                      f"{t.get('stopped', t.get('stop_reason', '-'))} | {minutes} | "
-                     f"{entry.get('evaluation', {}).get('seconds', '-')} |")
+                     f"{entry.get('evaluation', {}).get('seconds', '-')} | {when} |")
     for name, values in PUBLISHED.items():
         cells = [f"{v:.4f}" if v is not None else "-" for v in values]
-        lines.append(f"| {name} (published) | {' | '.join(cells)} | | | | |")
+        lines.append(f"| {name} (published) | {' | '.join(cells)} | | | | | |")
+    lines += ["", *[f"Command {i}: `{c}`" for i, c in enumerate(commands, start=1)]]
     return "\n".join(lines) + "\n"
 
 
@@ -216,9 +230,12 @@ def main() -> None:
             stamp = _checkpoint_stamp(kind, run)
             if stamp and entry.get("evaluated_stamp") != stamp:
                 evaluation = evaluate_run(kind, run, dataset, args)
+                facts = machine_facts()
                 entry["evaluation"] = {"metrics": evaluation["metrics"], "n_users": evaluation["n_users"],
-                                       "seconds": evaluation["seconds"]}
+                                       "seconds": evaluation["seconds"],
+                                       "measured": {"date": facts["date"], "command": facts["command"]}}
                 entry["evaluated_stamp"] = stamp
+            entry.pop("error", None)
             save()
         except (SemidError, OSError) as exc:  # one failing model must not lose the others
             logger.error("%s failed: %s", label, exc)

@@ -38,6 +38,8 @@ def test_reproduction_trains_evaluates_resumes_and_reports_a_missing_input(tmp_p
     assert "needs CF item embeddings" in results["TIGER / letter"]["error"]  # named, and the others still ran
     table = (tmp_path / "results.md").read_text()
     assert "| TIGER / collaborative (semid) |" in table and "TIGER (paper) (published)" in table
+    assert "TIGER / letter (semid) **FAILED in the latest invocation" in table
+    assert "command 1 |" in table and "Command 1: `" in table  # each row names the command that measured it
     first_seconds = trained["train_seconds_total"]
 
     again = _run(tmp_path, "--indexes", "collaborative")  # resumes the run, keeps the totals
