@@ -95,7 +95,7 @@ def export_embeddings(run, out, overwrite):
     from semid.gen.cf import export_item_embeddings
 
     path = export_item_embeddings(run, out, overwrite=overwrite)
-    click.echo(str(path))
+    click.echo(f"wrote {path}", err=True)
 
 
 commands = [cf]

@@ -52,7 +52,8 @@ def import_cmd(fmt: str, src: Path, out: Path, remap: str | None, seed: int, nam
     seqs = dataset.sequences
     click.echo(
         f"wrote {out}: {len(seqs)} users, {len(dataset.items)} items, "
-        f"{seqs.n_interactions} interactions"
+        f"{seqs.n_interactions} interactions",
+        err=True,
     )
 
 
@@ -96,7 +97,8 @@ def subset_cmd(
     )
     save_dataset(dataset, out, overwrite=overwrite)
     seqs = dataset.sequences
-    click.echo(f"wrote {out}: {len(seqs)} users, {len(dataset.items)} items, {seqs.n_interactions} interactions")
+    click.echo(f"wrote {out}: {len(seqs)} users, {len(dataset.items)} items, {seqs.n_interactions} interactions",
+               err=True)
 
 
 commands = [data]

@@ -37,7 +37,8 @@ def embed(data, out, model, fields, batch_size, no_normalize, cache_dir, no_cach
     save_embeddings(out, dataset.items.item_ids, matrix, meta)
     click.echo(
         f"wrote {out}: {matrix.shape[0]} items x {matrix.shape[1]} dims "
-        f"({meta['encoded']} encoded, {meta['cached']} from cache) with {meta['model_name']}"
+        f"({meta['encoded']} encoded, {meta['cached']} from cache) with {meta['model_name']}",
+        err=True,
     )
 
 

@@ -4,6 +4,8 @@ Each command family lives in its own module exposing ``commands`` (a list of
 click commands or groups); :data:`COMMAND_MODULES` names them. Modules must
 not import torch or transformers at import time, so ``semid --help`` is fast.
 
+Results (JSON, codes, recommendations) go to stdout; what was written and
+progress go to stderr, so ``semid ... > out.json`` keeps only the result.
 User errors (:class:`semid.SemidError`, and refusals of the operating system
 about a named path) print one line on stderr and exit 1; usage errors exit 2
 (click's convention); Ctrl-C exits 130.
