@@ -43,6 +43,29 @@ def diagnose_tiger_cmd(run, data_dir, index_dir, checkpoint, users, split, seed,
     click.echo(json.dumps(report, indent=2))
 
 
+@diagnose.command("lcrec")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--data", "data_dir", required=True, help="Dataset directory the run was trained on (or builtin:NAME).")
+@click.option("--users", type=int, default=200, show_default=True, help="Seeded sample of users (0 = all).")
+@click.option("--split", type=click.Choice(["valid", "test"]), default="valid", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--beams", type=int, default=None, help="Beams for the top-10 lists (default: the run's num_beams).")
+def diagnose_lcrec_cmd(run, data_dir, users, split, seed, beams) -> None:
+    """Per-position NLL of the target's code tokens (whole vocabulary and within each level) vs
+    code unigram/bigram tables, distinct@10, swap test, KL of the first code under another
+    user's history; a verdict. Exit status 0 either way.
+    """
+    import semid
+    from semid.errors import ParameterError
+    from semid.gen.lcrec.diagnostics import diagnose_lcrec_run
+
+    if users < 0:
+        raise ParameterError(f"--users must be >= 0, got {users}")
+    dataset = semid.load_dataset(data_dir)
+    click.echo(json.dumps(diagnose_lcrec_run(run, dataset, users=users, split=split, seed=seed, num_beams=beams),
+                          indent=2))
+
+
 @diagnose.command("lists")
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--data", "data_dir", required=True, help="Dataset directory the run was trained on (or builtin:NAME).")
@@ -58,8 +81,8 @@ def diagnose_lists_cmd(run, data_dir, users, split, seed) -> None:
     import semid
     from semid.errors import ParameterError
     from semid.evaluation import leave_one_out
-    from semid.gen.tiger.diagnostics import HEALTHY, list_diversity
-    from semid.gen.tiger.health import sample_cases
+    from semid.gen.collapse import HEALTHY, list_diversity
+    from semid.gen.collapse import sample_cases
 
     from .eval_cmds import load_recommender
 

@@ -52,6 +52,19 @@ def test_train_evaluate_recommend(tmp_path, index_dir, tiny_model_dir, lcrec_dat
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 3 and all(line.split("\t")[1] in lcrec_dataset.items for line in lines)
 
+    # collapse diagnostics: the same checks as TIGER's, for a causal LM
+    result = runner.invoke(cli, ["diagnose", "lcrec", str(out), "--data", "builtin:all_beauty_2023", "--users", "6",
+                                 "--beams", "5"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    nll = report["position_nll"]
+    n_levels = len(nll["unigram"])
+    assert len(nll["model"]) == len(nll["model_full_vocab"]) == n_levels and report["users"] == 6
+    # Renormalising over one level's tokens can only raise a token's probability.
+    assert all(w <= f + 1e-6 for w, f in zip(nll["model"], nll["model_full_vocab"]))
+    assert report["verdict"] in {"healthy", "collapsed"} and report["swap_history_kl"] >= 0
+    assert {"distinct@10", "swap_overlap@10", "collapse_floor"} <= set(report)
+
     # plain-text answers of the tuned and the base model (the tiny random model babbles; plumbing only)
     result = runner.invoke(cli, ["ask", str(out), "Name a fruit.", "--base", "--max-new-tokens", "4"])
     assert result.exit_code == 0, result.output

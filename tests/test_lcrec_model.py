@@ -134,3 +134,34 @@ def test_max_length_beyond_context_is_refused(tmp_path, lcrec_dataset, lcrec_ind
     small = build_tiny_model(tmp_path / "m", dataset_texts(lcrec_dataset), context=64)
     with pytest.raises(ParameterError, match="exceeds the model's context"):
         build_model(tiny_config(small, max_length=128), lcrec_index)
+
+
+def test_diagnostic_nll_is_the_training_loss_of_the_code_tokens(tmp_path, lcrec_dataset, lcrec_index, tiny_model_dir):
+    """The diagnostics score exactly what training optimises: the training encoder's response
+    (code tokens) after the training prompt, under the training loss, equals the diagnostic NLL."""
+    import torch
+
+    from semid.evaluation import leave_one_out
+    from semid.gen.lcrec import train_lcrec
+    from semid.gen.lcrec.diagnostics import position_nll
+    from semid.gen.lcrec.encoding import collate_for_training, encode_examples
+    from semid.gen.lcrec.run import load_lcrec_run
+    from semid.gen.lcrec.tasks import Example
+    from semid.gen.llm.loss import response_loss
+
+    config = tiny_config(tiny_model_dir, tasks=("seqrec",), max_per_task=8)
+    train_lcrec(lcrec_dataset, lcrec_index, tmp_path / "run", config, progress=False)
+    recommender = load_lcrec_run(tmp_path / "run")
+    case = leave_one_out(lcrec_dataset).valid[3]
+    per_position = position_nll(recommender, [case])["full_vocab"]
+    example = Example("seqrec", recommender.template, lcrec_index.render(case.target),
+                      history=tuple(lcrec_index.render(i) for i in case.history))
+    batch = collate_for_training(encode_examples([example], recommender.formatter, config.max_length),
+                                 recommender.tokenizer.pad_token_id)
+    labels = batch["labels"].clone()
+    labelled = (labels[0] != -100).nonzero().flatten()
+    labels[0, labelled[-1]] = -100  # the EOS after the code is not a code position
+    with torch.no_grad():
+        loss = response_loss(recommender.model, batch["input_ids"], batch["attention_mask"], labels)
+    assert len(labelled) - 1 == len(per_position)
+    assert float(loss) == pytest.approx(sum(per_position) / len(per_position), rel=1e-4)

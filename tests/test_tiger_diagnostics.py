@@ -10,7 +10,7 @@ import pytest
 from semid.evaluation.split import EvalCase
 from semid.gen.tiger.config import TigerConfig
 from semid.gen.tiger.diagnostics import code_table_nll
-from semid.gen.tiger.health import collapse_floor, distinct_items
+from semid.gen.collapse import collapse_floor, distinct_items
 from semid.gen.tiger.train import lr_factor
 
 

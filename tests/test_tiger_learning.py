@@ -21,7 +21,7 @@ from semid.evaluation import leave_one_out
 from semid.evaluation.split import EvalCase
 from semid.gen.tiger.batches import collate, length_bucketed_batches, make_windows
 from semid.gen.tiger.config import TigerConfig
-from semid.gen.tiger.diagnostics import list_diversity
+from semid.gen.collapse import list_diversity
 from semid.gen.tiger.layout import PAD_ID, TokenLayout
 from semid.gen.tiger.model import build_model, sequence_loss, t5_config
 from semid.gen.tiger.recommender import TigerRecommender

@@ -25,18 +25,15 @@ published healthy/collapsed pair of Beauty runs (see benchmarks/results/tiger.md
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from semid.evaluation.split import DEFAULT_MAX_HISTORY
-from semid.evaluation.split import EvalCase
+from semid.evaluation.split import DEFAULT_MAX_HISTORY, EvalCase
 
-from .health import collapse_floor, distinct_items, sample_cases
+from ..collapse import HEALTHY, list_diversity, sample_cases, token_table_nll
 from .layout import PAD_ID, TokenLayout
 
 __all__ = [
@@ -50,12 +47,6 @@ __all__ = [
     "weight_growth",
 ]
 
-#: Direction and level separating healthy from collapsed runs, per check.
-HEALTHY = {
-    "swap_overlap@10": ("below", 0.5),
-    "zero_encoder_kl": ("above", 0.05),
-    "encoder_cosine": ("below", 0.95),
-}
 
 
 def _encoder_batch(layout: TokenLayout, cases: Sequence[EvalCase], max_history: int) -> dict[str, torch.Tensor]:
@@ -106,73 +97,9 @@ def position_nll(
 def code_table_nll(
     layout: TokenLayout, train_targets: Sequence[str], cases: Sequence[EvalCase]
 ) -> dict[str, list[float]]:
-    """NLL per position of a unigram and a bigram table of target tokens.
-
-    Tables are counted on ``train_targets`` (item ids, one per training target)
-    with add-one smoothing over each position's observed token range; scored on
-    the cases' targets. ``bigram`` conditions position p on the token at p - 1
-    (position 0 on nothing, so it equals the unigram there).
-    """
-    length = layout.max_target_len
-    unigram = [Counter() for _ in range(length)]
-    bigram = [Counter() for _ in range(length)]
-    context = [Counter() for _ in range(length)]
-    vocab = [set() for _ in range(length)]
-    for item in train_targets:
-        tokens = layout.item_tokens[layout.position(item)].tolist()
-        for p, tok in enumerate(tokens):
-            unigram[p][tok] += 1
-            vocab[p].add(tok)
-            if p:
-                bigram[p][(tokens[p - 1], tok)] += 1
-                context[p][tokens[p - 1]] += 1
-    n_train = [sum(c.values()) for c in unigram]
-    uni_sum = np.zeros(length)
-    bi_sum = np.zeros(length)
-    n = np.zeros(length)
-    for case in cases:
-        tokens = layout.item_tokens[layout.position(case.target)].tolist()
-        for p, tok in enumerate(tokens):
-            v = max(len(vocab[p]), 1)
-            uni = (unigram[p][tok] + 1) / (n_train[p] + v)
-            bi = uni if p == 0 else (bigram[p][(tokens[p - 1], tok)] + 1) / (context[p][tokens[p - 1]] + v)
-            uni_sum[p] -= math.log(uni)
-            bi_sum[p] -= math.log(bi)
-            n[p] += 1
-    safe = np.maximum(n, 1)
-    return {
-        "unigram": [round(float(x), 4) for x in uni_sum / safe],
-        "bigram": [round(float(x), 4) for x in bi_sum / safe],
-    }
-
-
-def list_diversity(
-    recommender, cases: Sequence[EvalCase], *, k: int = 10, seed: int = 0, n_items: int | None = None
-) -> dict[str, Any]:
-    """Distinct items in the cases' top-``k`` lists, and the swap-test overlap.
-
-    Works for any :class:`semid.evaluation.Recommender` (TIGER, LC-Rec, CF);
-    ``n_items`` is the catalogue size (default: ``recommender.tokenizer``'s items).
-    Swap test: each case is paired with another (a seeded derangement); the
-    overlap is ``|top_k(own history) & top_k(other's history)| / k`` with the
-    user id kept (so a user token, if any, stays), averaged over cases.
-    """
-    histories = [c.history for c in cases]
-    users = [c.user_id for c in cases]
-    own = recommender.recommend(histories, k, users=users)
-    rng = np.random.default_rng(seed)
-    n = len(cases)
-    partner = (np.arange(n) + rng.integers(1, max(n, 2), size=n)) % max(n, 1) if n > 1 else np.zeros(n, int)
-    swapped = recommender.recommend([histories[int(j)] for j in partner], k, users=users)
-    overlap = [len(set(a[:k]) & set(b[:k])) / k for a, b in zip(own, swapped)]
-    if n_items is None:
-        n_items = len(recommender.tokenizer.item_ids)
-    return {
-        f"distinct@{k}": distinct_items(own, k),
-        "collapse_floor": collapse_floor(n, n_items, k),
-        "users": n,
-        f"swap_overlap@{k}": round(float(np.mean(overlap)) if overlap else float("nan"), 4),
-    }
+    """NLL per target position of a unigram and a bigram table of TIGER's target tokens (see
+    :func:`semid.gen.collapse.token_table_nll`)."""
+    return token_table_nll(lambda item: layout.item_tokens[layout.position(item)].tolist(), train_targets, cases)
 
 
 def _encoded(model, layout: TokenLayout, cases: Sequence[EvalCase], max_history: int, batch_size: int):
@@ -270,7 +197,7 @@ def diagnose(
     """Every check on ``cases`` (e.g. a seeded sample of validation cases); a JSON-ready dict.
 
     ``verdict`` is ``"healthy"`` or ``"collapsed"`` with the reasons: distinct@10
-    below :func:`semid.gen.tiger.health.collapse_floor`, or a check on the wrong
+    below :func:`semid.gen.collapse.collapse_floor`, or a check on the wrong
     side of :data:`HEALTHY`. ``warnings`` lists code positions the model predicts
     no better than the bigram table (undertrained, or ignoring the encoder).
     """
@@ -291,6 +218,8 @@ def diagnose(
     if report["distinct@10"] < report["collapse_floor"]:
         reasons.append(f"distinct@10 {report['distinct@10']} < floor {report['collapse_floor']}")
     for key, (side, level) in HEALTHY.items():
+        if key not in report:  # a check of another generator
+            continue
         value = report[key]
         bad = value >= level if side == "below" else value <= level
         if bad:

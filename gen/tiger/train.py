@@ -40,7 +40,7 @@ from .batches import collate, count_targets, length_bucketed_batches, make_windo
 from .checkpoint import model_writers
 from .config import TigerConfig
 from .diagnostics import position_nll
-from .health import collapse_floor, distinct_items, sample_cases
+from ..collapse import collapse_floor, distinct_items, sample_cases
 from .layout import TokenLayout
 from .model import build_model, sequence_loss
 
