@@ -121,3 +121,14 @@ def test_normalized_adjacency_is_symmetric_with_degree_scaling():
     # user 1 (degree 1) - item 1 (degree 2): 1 / sqrt(1 * 2)
     assert dense[1, 3] == pytest.approx(2 ** -0.5)
     assert dense[0, 1] == 0 and dense[2, 3] == 0  # no user-user or item-item edges
+
+
+def test_recommend_from_another_directory_shows_titles_without_data(trained_run, data, tmp_path, monkeypatch):
+    """The run records its dataset's absolute path, so titles come without --data from anywhere."""
+    run, _ = trained_run
+    monkeypatch.chdir(tmp_path)
+    history = ",".join(data.sequences.items[0][:2])
+    result = CliRunner().invoke(cli, ["recommend", str(run.resolve()), "--history", history, "--k", "3"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert len(rows) == 3 and all(title == data.items[item]["title"] for _, item, title in rows)

@@ -162,3 +162,19 @@ def test_resume_after_sigkill(tmp_path, index_dir, tiny_model_dir):
     resume = next(e for e in events if e["event"] == "resume")
     assert resume["step"] >= killed_at
     assert (out / "model" / "lcrec.json").exists()
+
+
+def test_a_failed_start_leaves_nothing_so_a_retry_works(tmp_path, index_dir, tiny_model_dir):
+    """A base model folder without weights fails at load time: no run.json or checkpoints/ stay behind."""
+    import shutil
+
+    encoder = tmp_path / "bert"
+    encoder.mkdir()
+    (encoder / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, _train_args(index_dir, out, encoder))
+    assert result.exit_code == 1 and "cannot load base model" in result.output
+    assert not out.exists()
+    shutil.rmtree(encoder)
+    retry = CliRunner().invoke(cli, _train_args(index_dir, out, tiny_model_dir))
+    assert retry.exit_code == 0, retry.output

@@ -260,6 +260,9 @@ def diagnose_run(
     from .model import build_model
     from .recommender import load_tiger
 
+    from ..runs import open_run
+
+    open_run(run_path).check_dataset(dataset)
     recommender = load_tiger(run_path, index_path=index_path, checkpoint=checkpoint, device=device)
     config = TigerConfig.from_dict(_run_config(run_path))
     split_data = leave_one_out(dataset, max_history=config.max_history)
