@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "cf_cmds",
     "embed_cmds",
     "diagnose_cmds",
+    "llm_cmds",
 )
 
 

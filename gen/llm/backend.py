@@ -21,7 +21,7 @@ from typing import Protocol
 
 from semid.errors import ParameterError
 
-__all__ = ["LLMBackend", "LocalCausalLM"]
+__all__ = ["LLMBackend", "LocalCausalLM", "make_backend"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,3 +133,21 @@ class LocalCausalLM:
                 positions = torch.arange(len(head) - 1, len(head) + len(tail) - 1)
                 out.append(float(logp[r, positions, torch.tensor(tail, dtype=torch.long)].sum()) if tail else 0.0)
         return out
+
+
+def make_backend(llm: str | None = None, *, server: str | None = None, model: str | None = None,
+                 cache_dir=None, batch_size: int = 8) -> LLMBackend:
+    """The backend a command line asks for: ``--server URL --model NAME`` or a local ``--llm`` folder.
+
+    Raises:
+        ParameterError: both or a server without a model name.
+    """
+    if server is not None:
+        if llm is not None:
+            raise ParameterError("give either --llm (a local model folder) or --server, not both")
+        if not model:
+            raise ParameterError("--server needs --model (the name the server knows the model by)")
+        from .http_backend import OpenAICompatibleBackend
+
+        return OpenAICompatibleBackend(server, model, cache_dir=cache_dir)
+    return LocalCausalLM.load(llm, batch_size=batch_size)
