@@ -64,4 +64,37 @@ def llmrank_cmd(data_dir, index_dir, users, split, settings, out, overwrite, llm
     click.echo(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2, sort_keys=True))
 
 
+@click.command("tallrec")
+@click.option("--data", "data_dir", required=True, help="Dataset with ratings (e.g. MovieLens-100K, Amazon).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--llm", default=None, help="Local causal LM folder (default: SmolLM2-135M-Instruct).")
+@click.option("--samples", type=int, default=64, show_default=True, help="Few-shot training samples (16, 64, 256).")
+@click.option("--max-epochs", type=int, default=200, show_default=True)
+@click.option("--budget-minutes", type=float, default=None,
+              help="Wall-clock budget of this invocation, validation included; --resume continues.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="TALLRec setting (repeatable).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace a TALLRec run in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_tallrec_cmd(data_dir, out_dir, llm, samples, max_epochs, budget_minutes, settings, resume, overwrite, quiet):
+    """TALLRec: LoRA rec-tuning on yes/no questions, early stopping on validation AUC; JSON summary
+    with the test AUC of the best checkpoint and of the untuned model."""
+    import semid
+    from semid.gen.tallrec import TallRecConfig, train_tallrec
+    from semid.params import parse_assignments
+
+    overrides = {"samples": samples, "max_epochs": max_epochs, **parse_assignments(settings)}
+    if llm is not None:
+        overrides["base_model"] = str(Path(llm).resolve())
+    config = TallRecConfig().with_assignments(overrides)
+    dataset = semid.load_dataset(data_dir)
+    summary = train_tallrec(dataset, out_dir, config, budget_minutes=budget_minutes, resume=resume,
+                            overwrite=overwrite, progress=not quiet)
+    click.echo(json.dumps(summary, indent=2, sort_keys=True))
+
+
+from .train_cmds import train  # noqa: E402  (the `semid train` group lists every trainer)
+
+train.add_command(train_tallrec_cmd)
+
 commands = [llmrank_cmd]

@@ -77,7 +77,8 @@ def make_trainable(
         lora_alpha=alpha if alpha is not None else 2 * r,
         lora_dropout=dropout,
         target_modules=list(target_modules) if not isinstance(target_modules, str) else target_modules,
-        trainable_token_indices=token_targets,
+        # No new tokens (a title-only method such as TALLRec): nothing but LoRA trains.
+        trainable_token_indices=token_targets if ids else None,
         task_type="CAUSAL_LM",
     )
     peft_model = get_peft_model(model, config)
