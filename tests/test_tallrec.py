@@ -36,7 +36,7 @@ def test_prompt_is_the_reference_text():
 
 
 def test_samples_follow_the_preprocessing_rule(data):
-    samples = build_samples(data, history=3, keep_last=None)
+    samples = build_samples(data, history=3, keep_last=None, order="time")
     seqs = data.sequences
     u = next(i for i, s in enumerate(seqs.items) if len(s) >= 5)
     first = next(s for s in samples if s.user_id == seqs.user_ids[u] and s.target == seqs.items[u][3])

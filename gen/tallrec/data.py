@@ -3,10 +3,14 @@
 Each user's rated interactions, in time order: every position ``i >= history``
 becomes one sample whose history is the ``history`` items before it, split into
 liked (rating > ``like_above``) and disliked ones, and whose label says whether
-the item at ``i`` is liked. As in the reference's MovieLens preprocessing, the
-last ``keep_last`` samples (by the target's time) are kept and split 8:1:1 in
-time order into train / valid / test, so validation and test are later than
-every training sample.
+the item at ``i`` is liked. As in the reference's MovieLens preprocessing
+(``preprocess_movie.py``), samples are listed user by user (``order="user"``),
+the last ``keep_last`` of that list are kept and split 8:1:1 in list order, so
+the test samples come from the last users. The reference lists users by their
+first appearance in ``u.data``; semid lists them in the dataset's user order,
+so the split has the same sizes but not the same users. ``order="time"`` sorts
+all samples by the target's time first (validation and test later than every
+training sample), a stricter protocol offered as an option.
 
 The prompt is the Alpaca template the reference uses, verbatim, including the
 stray ``# noqa: E501`` that its source left inside the string.
@@ -43,16 +47,18 @@ class TallRecSample:
     time: float
 
 
-def build_samples(dataset, *, history: int = 10, like_above: float = 3.0, keep_last: int | None = 10_000
-                  ) -> list[TallRecSample]:
-    """Samples of every user with ratings, ordered by the target's time (see the module docstring).
+def build_samples(dataset, *, history: int = 10, like_above: float = 3.0, keep_last: int | None = 10_000,
+                  order: str = "user") -> list[TallRecSample]:
+    """Samples of every user with ratings, in ``order`` (see the module docstring).
 
     Raises:
         DataError: the dataset has no ratings (TALLRec needs explicit feedback).
-        ParameterError: ``history`` < 1.
+        ParameterError: ``history`` < 1 or an unknown ``order``.
     """
     if history < 1:
         raise ParameterError(f"history must be >= 1, got {history}")
+    if order not in ("user", "time"):
+        raise ParameterError(f"order must be 'user' (the reference) or 'time', got {order!r}")
     seqs = dataset.sequences
     if not seqs.ratings or all(r is None for r in seqs.ratings):
         raise DataError(f"dataset {dataset.name!r} has no ratings; TALLRec's yes/no labels come from ratings "
@@ -72,7 +78,8 @@ def build_samples(dataset, *, history: int = 10, like_above: float = 3.0, keep_l
                 target=items[i], label=int(ratings[i] > like_above),
                 time=float(times[i]) if times is not None else float(i),
             ))
-    samples.sort(key=lambda s: s.time)
+    if order == "time":
+        samples.sort(key=lambda s: s.time)
     if keep_last is not None:
         samples = samples[-keep_last:]
     return samples

@@ -51,7 +51,9 @@ class TallRecConfig(Settings):
     samples: int = setting(64, "few-shot training samples (paper: 16, 64, 256)", check=at_least(1))
     history: int = setting(10, "previous items per sample", check=at_least(1))
     like_above: float = setting(3.0, "a rating above this is a like")
-    keep_last: int = setting(10_000, "latest samples kept before the 8:1:1 split", check=at_least(10))
+    keep_last: int = setting(10_000, "last samples kept before the 8:1:1 split", check=at_least(10))
+    order: str = setting("user", "sample order before the split: the reference's 'user' or 'time'",
+                         choices=("user", "time"))
     noun: str = setting("movie", "what the prompt calls an item")
     lora_r: int = setting(8, "LoRA rank", check=at_least(1))
     lora_alpha: int = setting(16, "LoRA scale", check=at_least(1))
@@ -225,7 +227,8 @@ def train_tallrec(dataset, out, config: TallRecConfig, *, budget_minutes: float 
 
     budget = Budget(budget_minutes)
     config.validate()
-    samples = build_samples(dataset, history=config.history, like_above=config.like_above, keep_last=config.keep_last)
+    samples = build_samples(dataset, history=config.history, like_above=config.like_above, keep_last=config.keep_last,
+                            order=config.order)
     train, valid, test = split_samples(samples)
     if len(train) < config.samples:
         raise ParameterError(f"tallrec: {config.samples} training samples asked for, the split has {len(train)}")
