@@ -93,8 +93,37 @@ def train_tallrec_cmd(data_dir, out_dir, llm, samples, max_epochs, budget_minute
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
 
 
+@click.command("sdpo")
+@click.option("--data", "data_dir", required=True, help="Dataset directory (or builtin:NAME).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Directory for the two stage runs (OUT/sft, OUT/sdpo).")
+@click.option("--llm", default=None, help="Local causal LM folder (default: SmolLM2-135M-Instruct).")
+@click.option("--negatives", type=int, default=3, show_default=True, help="Rejected answers per prompt (1 = DPO).")
+@click.option("--budget-minutes", type=float, default=None,
+              help="Wall-clock budget of this invocation (both stages); --resume continues.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="S-DPO setting (repeatable).")
+@click.option("--resume", is_flag=True, help="Continue the runs in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace the S-DPO runs in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_sdpo_cmd(data_dir, out_dir, llm, negatives, budget_minutes, settings, resume, overwrite, quiet):
+    """S-DPO: SFT, then softmax DPO against the frozen SFT model; JSON with both stages' test HR@1
+    (hits / all prompts and hits / valid answers), the valid ratio and the gain."""
+    import semid
+    from semid.gen.sdpo import SDPOConfig, train_sdpo
+    from semid.params import parse_assignments
+
+    overrides = {"negatives": negatives, **parse_assignments(settings)}
+    if llm is not None:
+        overrides["base_model"] = str(Path(llm).resolve())
+    config = SDPOConfig().with_assignments(overrides)
+    result = train_sdpo(semid.load_dataset(data_dir), out_dir, config, budget_minutes=budget_minutes,
+                        resume=resume, overwrite=overwrite, progress=not quiet)
+    click.echo(json.dumps(result, indent=2, sort_keys=True))
+
+
 from .train_cmds import train  # noqa: E402  (the `semid train` group lists every trainer)
 
 train.add_command(train_tallrec_cmd)
+train.add_command(train_sdpo_cmd)
 
 commands = [llmrank_cmd]
