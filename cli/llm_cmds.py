@@ -121,9 +121,41 @@ def train_sdpo_cmd(data_dir, out_dir, llm, negatives, budget_minutes, settings, 
     click.echo(json.dumps(result, indent=2, sort_keys=True))
 
 
+@click.command("llara")
+@click.option("--data", "data_dir", required=True, help="Dataset directory (or builtin:NAME).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--cf-run", default=None, help="SASRec run (`semid cf train sasrec`) whose item embeddings LLaRA uses.")
+@click.option("--index", "index_dir", default=None, help="semid index for --set item_source=index.")
+@click.option("--llm", default=None, help="Local causal LM folder (default: SmolLM2-135M-Instruct).")
+@click.option("--budget-minutes", type=float, default=None,
+              help="Wall-clock budget of this invocation, validation included; --resume continues.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="LLaRA setting (repeatable).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace a LLaRA run in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_llara_cmd(data_dir, out_dir, cf_run, index_dir, llm, budget_minutes, settings, resume, overwrite, quiet):
+    """LLaRA: titles plus projected SASRec (or semid code) embeddings, easy-to-hard curriculum, LoRA;
+    JSON with the test HR@1 (hits / all prompts and hits / valid answers) and the valid ratio."""
+    import semid
+    from semid.gen.llara import LLaRAConfig, train_llara
+    from semid.params import parse_assignments
+
+    overrides = dict(parse_assignments(settings))
+    for key, value in (("cf_run", cf_run), ("index", index_dir), ("base_model", llm)):
+        if value is not None:
+            overrides[key] = str(Path(value).resolve())
+    if "index" in overrides and "cf_run" not in overrides:
+        overrides.setdefault("item_source", "index")
+    config = LLaRAConfig().with_assignments(overrides)
+    summary = train_llara(semid.load_dataset(data_dir), out_dir, config, budget_minutes=budget_minutes,
+                          resume=resume, overwrite=overwrite, progress=not quiet)
+    click.echo(json.dumps(summary, indent=2, sort_keys=True))
+
+
 from .train_cmds import train  # noqa: E402  (the `semid train` group lists every trainer)
 
 train.add_command(train_tallrec_cmd)
 train.add_command(train_sdpo_cmd)
+train.add_command(train_llara_cmd)
 
 commands = [llmrank_cmd]
