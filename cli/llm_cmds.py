@@ -152,10 +152,37 @@ def train_llara_cmd(data_dir, out_dir, cf_run, index_dir, llm, budget_minutes, s
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
 
 
+@click.command("crs")
+@click.option("--redial", "redial_dir", required=True, type=click.Path(path_type=Path),
+              help="ReDIAL directory (test.jsonl, item_ids.json, entity2id.json; e.g. ../shared/data/redial).")
+@click.option("--turns", type=int, default=300, show_default=True, help="Seeded sample of turns (0 = all 3,552).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Full result with every answer (JSON).")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@_backend_options
+def crs_cmd(redial_dir, turns, seed, max_new_tokens, out, overwrite, llm, server, model_name, cache_dir):
+    """Zero-shot conversational recommendation on ReDIAL: the published prompt, 20 names mapped to
+    the catalogue by edit distance, Recall/NDCG/MRR@{1,5,10,20} with 95% intervals in four settings."""
+    from semid._io import check_output_file, write_json
+    from semid.gen.crs import crs_evaluate, load_redial
+    from semid.gen.llm.backend import make_backend
+
+    if out is not None:
+        check_output_file(out, overwrite=overwrite)
+    redial = load_redial(redial_dir)
+    backend = make_backend(llm, server=server, model=model_name, cache_dir=cache_dir)
+    result = crs_evaluate(backend, redial, turns=turns, seed=seed, max_new_tokens=max_new_tokens)
+    if out is not None:
+        write_json(out, result)
+        click.echo(f"wrote {out}", err=True)
+    click.echo(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2, sort_keys=True))
+
+
 from .train_cmds import train  # noqa: E402  (the `semid train` group lists every trainer)
 
 train.add_command(train_tallrec_cmd)
 train.add_command(train_sdpo_cmd)
 train.add_command(train_llara_cmd)
 
-commands = [llmrank_cmd]
+commands = [llmrank_cmd, crs_cmd]
