@@ -25,7 +25,7 @@ def cf() -> None:
 
 
 @cf.command("train")
-@click.argument("model", type=click.Choice(["sasrec", "lightgcn"]))
+@click.argument("model", type=click.Choice(["alpharec", "lightgcn", "sasrec"]))
 @click.option("--data", "data_path", required=True, help="Dataset directory (or builtin:NAME).")
 @click.option("--out", "run", required=True, type=click.Path(), help="Run directory to create (or resume).")
 @click.option("--max-epochs", "epochs", type=int, default=200, show_default=True,

@@ -23,6 +23,7 @@ RECOMMENDER_LOADERS: dict[str, str] = {
     "tiger": "semid.cli.eval_cmds:_load_tiger",
     "sasrec": "semid.cli.eval_cmds:_load_cf",
     "lightgcn": "semid.cli.eval_cmds:_load_cf",
+    "alpharec": "semid.cli.eval_cmds:_load_cf",
     "lcrec": "semid.gen.lcrec:load_recommender",
 }
 

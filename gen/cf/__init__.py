@@ -1,14 +1,17 @@
-"""Collaborative-filtering recommenders: SASRec and LightGCN.
+"""Collaborative-filtering recommenders: SASRec, LightGCN and AlphaRec.
 
 They are baselines every generative model is compared with, and the source of
-the CF item embeddings that LETTER (and later LLaRA, RLMRec, ...) take as input.
-Both train on the training part of the leave-one-out split only and are
-evaluated with :func:`semid.evaluation.evaluate` (full ranking).
+the CF item embeddings that LETTER (and LLaRA, RLMRec, ...) take as input.
+AlphaRec (ICLR 2025) learns only an MLP from frozen title embeddings into a
+LightGCN space, so it also recommends zero-shot on unseen datasets. All train
+on the training part of the leave-one-out split only and are evaluated with
+:func:`semid.evaluation.evaluate` (full ranking).
 
 >>> from semid.gen.cf import TrainOptions, train_cf
 >>> train_cf("runs/sasrec", dataset, model_name="sasrec", options=TrainOptions(max_epochs=50))  # doctest: +SKIP
 """
 
+from .alpharec import AlphaRec, AlphaRecConfig, zero_shot_recommender
 from .data import CFData, fingerprint_ids, prepare_cf_data
 from .export import export_item_embeddings, item_embeddings
 from .lightgcn import LightGCN, LightGCNConfig
@@ -19,6 +22,8 @@ from .sasrec import SASRec, SASRecConfig
 from .train import TrainOptions, train_cf
 
 __all__ = [
+    "AlphaRec",
+    "AlphaRecConfig",
     "CFData",
     "CFRecommender",
     "LightGCN",
@@ -36,4 +41,5 @@ __all__ = [
     "prepare_cf_data",
     "read_config",
     "train_cf",
+    "zero_shot_recommender",
 ]

@@ -7,14 +7,17 @@ from typing import Any
 
 from semid.errors import ParameterError
 
+from .alpharec import AlphaRec
 from .lightgcn import LightGCN
 from .sasrec import SASRec
 
-__all__ = ["MODELS", "build_config", "build_model", "model_class"]
+__all__ = ["GRAPH_MODELS", "MODELS", "build_config", "build_model", "model_class"]
 
 #: Model name -> class. Each class has ``config_class``, ``training_batches``,
 #: ``loss``, ``score`` and ``item_vectors``.
-MODELS: dict[str, type] = {"lightgcn": LightGCN, "sasrec": SASRec}
+MODELS: dict[str, type] = {"alpharec": AlphaRec, "lightgcn": LightGCN, "sasrec": SASRec}
+#: Models whose users are nodes of the training graph (user order and graph stored in the run).
+GRAPH_MODELS = frozenset({"alpharec", "lightgcn"})
 
 def model_class(name: str) -> type:
     try:

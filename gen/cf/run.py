@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from semid.errors import ArtifactError
 
 from ..runs import RunDirectory, open_run
-from .models import MODELS, build_config, build_model
+from .models import GRAPH_MODELS, MODELS, build_config, build_model
 
 __all__ = [
     "check_dataset",
@@ -97,7 +97,7 @@ def check_dataset(run: str | os.PathLike[str], dataset, *, training: bool) -> No
         DataError: naming the run and both datasets.
     """
     opened = open_cf_run(run)
-    opened.check_dataset(dataset, training=training or opened.model_type == "lightgcn")
+    opened.check_dataset(dataset, training=training or opened.model_type in GRAPH_MODELS)
 
 
 def read_lines(path: Path) -> list[str]:
@@ -127,7 +127,7 @@ def load_run(run: str | os.PathLike[str], *, weights: str = "best"):
     if len(item_ids) != config["dataset"]["n_items"]:
         raise ArtifactError(f"{run}/item_ids.txt has {len(item_ids)} ids, config.json says {config['dataset']['n_items']}")
     name = config["model"]
-    user_ids = read_lines(run / "user_ids.txt") if name == "lightgcn" else []
+    user_ids = read_lines(run / "user_ids.txt") if name in GRAPH_MODELS else []
     model_config = build_config(name, config["config"])
     model = build_model(name, len(item_ids), len(user_ids), model_config)
     if weights not in ("best", "last"):
@@ -141,7 +141,7 @@ def load_run(run: str | os.PathLike[str], *, weights: str = "best"):
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ArtifactError(f"{run}: weights do not match the recorded config: {str(exc).splitlines()[0]}") from None
-    if name == "lightgcn":
+    if name in GRAPH_MODELS:
         graph = load_file(run / "graph.safetensors")
         model.attach_pairs(graph["users"].numpy(), graph["items"].numpy())
     model.eval()

@@ -28,7 +28,7 @@ from ..runs import discard_on_failure, open_or_create_run
 from ..training import Budget, Distributed, LoopSettings, load_torch_state, summarize, torch_state_writer, train_loop
 from ..training.torch_state import TRAINING_FILE
 from .data import prepare_cf_data
-from .models import build_config, build_model
+from .models import GRAPH_MODELS, build_config, build_model
 from .recommender import CFRecommender
 from .run import read_config, replace_file
 
@@ -118,7 +118,7 @@ class CFTrainable:
 def _write_run_files(run: Path, name: str, data) -> None:
     replace_file(run / "item_ids.txt", lambda tmp: tmp.write_text("".join(i + "\n" for i in data.item_ids),
                                                                  encoding="utf-8"))
-    if name == "lightgcn":
+    if name in GRAPH_MODELS:
         replace_file(run / "user_ids.txt", lambda tmp: tmp.write_text("".join(u + "\n" for u in data.user_ids),
                                                                      encoding="utf-8"))
         users, items = data.interactions()
@@ -145,7 +145,7 @@ def train_cf(
     """Train (or resume) a CF model in directory ``run``; returns the result summary.
 
     Args:
-        model_name: ``"sasrec"`` or ``"lightgcn"`` (read from the run when resuming).
+        model_name: ``"sasrec"``, ``"lightgcn"`` or ``"alpharec"`` (read from the run when resuming).
         overrides: model config values (``--set``); not allowed when resuming.
         options: stopping and validation options (on resume, these replace the
             stored ones, so ``max_epochs`` can be raised).
@@ -184,7 +184,7 @@ def train_cf(
             opened.log("start", model=name, n_items=data.n_items, n_users=data.n_users, seed=seed)
         torch.manual_seed(seed)
         model = build_model(name, data.n_items, data.n_users, config)
-        if name == "lightgcn":
+        if name in GRAPH_MODELS:
             model.attach_graph(data)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=getattr(config, "weight_decay", 0.0))
         recommender = CFRecommender(model, data.item_ids, data.user_ids, max_len=getattr(config, "max_len", 50))
