@@ -25,7 +25,7 @@ def cf() -> None:
 
 
 @cf.command("train")
-@click.argument("model", type=click.Choice(["alpharec", "lightgcn", "sasrec"]))
+@click.argument("model", type=click.Choice(["alpharec", "lightgcn", "rlmrec", "sasrec"]))
 @click.option("--data", "data_path", required=True, help="Dataset directory (or builtin:NAME).")
 @click.option("--out", "run", required=True, type=click.Path(), help="Run directory to create (or resume).")
 @click.option("--max-epochs", "epochs", type=int, default=200, show_default=True,
@@ -96,6 +96,19 @@ def export_embeddings(run, out, overwrite):
 
     path = export_item_embeddings(run, out, overwrite=overwrite)
     click.echo(f"wrote {path}", err=True)
+
+
+@cf.command("profiles")
+@click.option("--data", "data_path", required=True, help="Dataset directory (or builtin:NAME).")
+@click.option("--out", required=True, type=click.Path(), help="Directory for users.npz and items.npz.")
+@click.option("--model", default=None, help="Local sentence-transformers folder (default: all-MiniLM-L6-v2).")
+def profiles_cmd(data_path, out, model):
+    """Template user and item profiles from the training split, embedded (RLMRec's semantic side)."""
+    from semid import load_dataset
+    from semid.gen.cf.rlmrec import write_profiles
+
+    write_profiles(load_dataset(data_path), out, model=model)
+    click.echo(f"wrote {out}/users.npz and {out}/items.npz", err=True)
 
 
 commands = [cf]

@@ -24,6 +24,7 @@ RECOMMENDER_LOADERS: dict[str, str] = {
     "sasrec": "semid.cli.eval_cmds:_load_cf",
     "lightgcn": "semid.cli.eval_cmds:_load_cf",
     "alpharec": "semid.cli.eval_cmds:_load_cf",
+    "rlmrec": "semid.cli.eval_cmds:_load_cf",
     "lcrec": "semid.gen.lcrec:load_recommender",
 }
 

@@ -17,6 +17,7 @@ from .export import export_item_embeddings, item_embeddings
 from .lightgcn import LightGCN, LightGCNConfig
 from .models import MODELS, build_config, build_model
 from .recommender import CFRecommender
+from .rlmrec import RLMRec, RLMRecConfig, write_profiles
 from .run import load_run, read_config
 from .sasrec import SASRec, SASRecConfig
 from .train import TrainOptions, train_cf
@@ -29,6 +30,8 @@ __all__ = [
     "LightGCN",
     "LightGCNConfig",
     "MODELS",
+    "RLMRec",
+    "RLMRecConfig",
     "SASRec",
     "SASRecConfig",
     "TrainOptions",
@@ -41,5 +44,6 @@ __all__ = [
     "prepare_cf_data",
     "read_config",
     "train_cf",
+    "write_profiles",
     "zero_shot_recommender",
 ]

@@ -9,15 +9,16 @@ from semid.errors import ParameterError
 
 from .alpharec import AlphaRec
 from .lightgcn import LightGCN
+from .rlmrec import RLMRec
 from .sasrec import SASRec
 
 __all__ = ["GRAPH_MODELS", "MODELS", "build_config", "build_model", "model_class"]
 
 #: Model name -> class. Each class has ``config_class``, ``training_batches``,
 #: ``loss``, ``score`` and ``item_vectors``.
-MODELS: dict[str, type] = {"alpharec": AlphaRec, "lightgcn": LightGCN, "sasrec": SASRec}
+MODELS: dict[str, type] = {"alpharec": AlphaRec, "lightgcn": LightGCN, "rlmrec": RLMRec, "sasrec": SASRec}
 #: Models whose users are nodes of the training graph (user order and graph stored in the run).
-GRAPH_MODELS = frozenset({"alpharec", "lightgcn"})
+GRAPH_MODELS = frozenset({"alpharec", "lightgcn", "rlmrec"})
 
 def model_class(name: str) -> type:
     try:

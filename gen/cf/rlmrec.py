@@ -1,0 +1,185 @@
+"""RLMRec (Ren et al., WWW 2024): LightGCN aligned with language profiles of users and items.
+
+Profiles are text about what a user or an item is like, embedded with a text
+encoder (:func:`write_profiles`; the paper writes them with gpt-3.5 and embeds
+with ada-002, semid templates them from the training data and item text and
+embeds with MiniLM, as the CPU-scale version in the research notes suggests).
+On top of LightGCN's BPR loss:
+
+- ``mode="con"`` (RLMRec-Con): ``MLP_s`` maps profile embeddings into CF space
+  and an InfoNCE with cosine similarity at ``kd_temperature`` pulls each user's
+  and each item's CF embedding to its own projected profile, weighted by ``kd_weight``;
+- ``mode="gen"`` (RLMRec-Gen): ``mask_ratio`` of the nodes start propagation from
+  a learned mask token, ``MLP_g`` maps their propagated CF embeddings back to the
+  profile space, and an InfoNCE among the masked nodes at ``re_temperature``
+  rewards reconstructing their own profile, weighted by ``recon_weight``.
+
+Deviations, documented: negatives are the batch's (the reference uses every
+user for the user term, a ``B x n_users`` matrix that does not fit a CPU batch
+of 4096 on Beauty); the backbone is semid's LightGCN (mean over layers, no edge
+dropout; the reference sums layers and drops 20% of edges).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from semid.errors import ParameterError
+from semid.params import above, at_least, in_half_open
+from semid.settings import Settings, setting
+
+from .data import CFData
+from .lightgcn import LightGCN
+
+__all__ = ["RLMRec", "RLMRecConfig", "profile_texts", "write_profiles"]
+
+
+@dataclass
+class RLMRecConfig(Settings):
+    """LightGCN's settings plus RLMRec's (defaults: the reference's Amazon settings)."""
+
+    owner = "rlmrec"
+
+    profiles: str | None = setting(None, "directory with items.npz and users.npz (semid cf profiles)", kind=str)
+    mode: str = setting("con", "contrastive (con) or generative (gen) alignment", choices=("con", "gen"))
+    hidden: int = setting(32, "embedding width", check=at_least(1))
+    n_layers: int = setting(3, "propagation layers", check=at_least(0))
+    lr: float = setting(1e-3, "Adam learning rate", check=above(0.0))
+    l2: float = setting(1e-7, "L2 weight on the batch's layer-0 embeddings", check=at_least(0.0))
+    batch_size: int = setting(4096, "(user, positive, negative) triples per step", check=at_least(1))
+    kd_weight: float = setting(1e-2, "weight of the contrastive alignment", check=at_least(0.0))
+    kd_temperature: float = setting(0.2, "its temperature", check=above(0.0))
+    mask_ratio: float = setting(0.15, "share of nodes masked (gen)", check=in_half_open(0.0, 1.0))
+    recon_weight: float = setting(0.1, "weight of the reconstruction (gen)", check=at_least(0.0))
+    re_temperature: float = setting(0.5, "its temperature", check=above(0.0))
+
+
+def _info_nce(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
+    """InfoNCE with cosine similarity: row i of ``a`` against every row of ``b``, positive ``b[i]``."""
+    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / tau
+    return F.cross_entropy(logits, torch.arange(len(a)))
+
+
+class RLMRec(LightGCN):
+    """LightGCN with RLMRec's alignment to profile embeddings (see the module docstring)."""
+
+    name = "rlmrec"
+    config_class = RLMRecConfig
+
+    def __init__(self, n_items: int, n_users: int, config: RLMRecConfig):
+        super().__init__(n_items, n_users, config)
+        if not config.profiles:
+            raise ParameterError("rlmrec needs profile embeddings: --set profiles=DIR (semid cf profiles)")
+        from semid.embeddings import read_embeddings
+
+        _, users, _ = read_embeddings(f"{config.profiles}/users.npz")
+        _, items, _ = read_embeddings(f"{config.profiles}/items.npz")
+        if len(users) != n_users or len(items) != n_items:
+            raise ParameterError(f"rlmrec: {config.profiles} holds {len(users)} users / {len(items)} items, "
+                                 f"the dataset {n_users} / {n_items}; write them for this dataset")
+        self.register_buffer("profile", torch.from_numpy(np.concatenate([users, items]).astype(np.float32)))
+        d = self.profile.shape[1]
+        mid = (d + config.hidden) // 2
+        if config.mode == "con":
+            self.to_cf = nn.Sequential(nn.Linear(d, mid), nn.LeakyReLU(), nn.Linear(mid, config.hidden))
+        else:
+            self.mask_token = nn.Parameter(torch.zeros(1, config.hidden))
+            self.to_profile = nn.Sequential(nn.Linear(config.hidden, mid), nn.LeakyReLU(), nn.Linear(mid, d))
+        self._profile_ids: tuple[list[str], list[str]] | None = None
+
+    def attach_graph(self, data: CFData) -> None:
+        from semid.embeddings import load_embeddings
+
+        users = load_embeddings(f"{self.config.profiles}/users.npz", data.user_ids)
+        items = load_embeddings(f"{self.config.profiles}/items.npz", data.item_ids)
+        self.profile.copy_(torch.from_numpy(np.concatenate([users, items])))
+        super().attach_graph(data)
+
+    def _propagate_from(self, layer: torch.Tensor) -> torch.Tensor:
+        total = layer
+        for _ in range(self.config.n_layers):
+            layer = torch.sparse.mm(self.adjacency, layer)
+            total = total + layer
+        return total / (self.config.n_layers + 1)
+
+    def loss(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        config = self.config
+        base = torch.cat([self.user_emb.weight, self.item_emb.weight])
+        u, p, n = batch[:, 0], batch[:, 1] + self.n_users, batch[:, 2] + self.n_users
+        extra = torch.zeros(())
+        if config.mode == "gen":
+            masked = torch.rand(len(base), generator=generator) < config.mask_ratio
+            base = torch.where(masked[:, None], self.mask_token.expand_as(base), base)
+        final = self._propagate_from(base)
+        if config.mode == "con":
+            for nodes in (u, p, n):
+                extra = extra + _info_nce(final[nodes], self.to_cf(self.profile[nodes]), config.kd_temperature)
+            extra = config.kd_weight * extra
+        else:
+            nodes = torch.unique(torch.cat([u, p, n]))
+            nodes = nodes[masked[nodes]]
+            if len(nodes) > 1:
+                extra = config.recon_weight * _info_nce(self.to_profile(final[nodes]), self.profile[nodes],
+                                                        config.re_temperature)
+        pos = (final[u] * final[p]).sum(-1)
+        neg = (final[u] * final[n]).sum(-1)
+        bpr = F.softplus(neg - pos).mean()
+        reg = (self.user_emb.weight[u].pow(2).sum() + self.item_emb.weight[p - self.n_users].pow(2).sum()
+               + self.item_emb.weight[n - self.n_users].pow(2).sum()) / (2 * len(batch))
+        return bpr + config.l2 * reg + extra
+
+
+def profile_texts(dataset) -> tuple[list[str], list[str]]:
+    """Template profiles from the *training* split only: ``(user texts, item texts)`` in dataset order."""
+    from collections import Counter
+
+    from semid.evaluation.split import leave_one_out
+
+    records = {r["item_id"]: r for r in dataset.items.records}
+
+    def cats(item):
+        value = records[item].get("categories") or []
+        if isinstance(value, str):
+            return [value]
+        return [str(c) for c in value][-1:]
+
+    items = []
+    for item in dataset.items.item_ids:
+        r = records[item]
+        parts = [str(r.get("title") or item)]
+        if cats(item):
+            parts.append("Category: " + ", ".join(cats(item)))
+        if r.get("brand"):
+            parts.append(f"Brand: {r['brand']}")
+        items.append(". ".join(parts) + ".")
+    split = leave_one_out(dataset)
+    users = []
+    for seq in split.train_sequences:
+        recent = [str(records[i].get("title") or i) for i in seq[-10:]]
+        liked = [c for c, _ in Counter(c for i in seq for c in cats(i)).most_common(3)]
+        text = ("This user bought: " + "; ".join(recent) + "." if recent else "This user has no history yet.")
+        if liked:
+            text += " They like " + ", ".join(liked) + "."
+        users.append(text)
+    return users, items
+
+
+def write_profiles(dataset, out, *, model: str | None = None, progress: bool = True) -> None:
+    """Embed :func:`profile_texts` into ``out/users.npz`` and ``out/items.npz`` (MiniLM by default)."""
+    from pathlib import Path
+
+    from semid.embed import embed_texts
+    from semid.embeddings import save_embeddings
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    users, items = profile_texts(dataset)
+    for name, ids, texts in (("items", dataset.items.item_ids, items), ("users", dataset.sequences.user_ids, users)):
+        matrix, facts = embed_texts(texts, model=model, progress=progress)
+        save_embeddings(out / f"{name}.npz", list(ids), matrix,
+                        {**facts, "profiles": "templated from the training split (semid.gen.cf.rlmrec)"})

@@ -1,0 +1,54 @@
+"""RLMRec: template profiles from the training split, both alignments on top of LightGCN."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import semid
+from semid.cli.main import cli
+from semid.gen.cf.rlmrec import _info_nce, profile_texts
+
+DATA = "builtin:all_beauty_2023"
+
+
+@pytest.fixture(scope="module")
+def profiles(tmp_path_factory):
+    out = tmp_path_factory.mktemp("profiles")
+    result = CliRunner().invoke(cli, ["cf", "profiles", "--data", DATA, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_profiles_use_the_training_split_only():
+    data = semid.load_dataset(DATA)
+    users, items = profile_texts(data)
+    assert len(users) == len(data.sequences) and len(items) == len(data.items)
+    seq = data.sequences.items[0]
+    test_title = data.items[seq[-1]]["title"]
+    assert data.items[seq[0]]["title"] in users[0] if len(seq) > 2 else True
+    if test_title not in {data.items[i]["title"] for i in seq[:-2]}:
+        assert test_title not in users[0]  # the held-out items never leak into a profile
+
+
+def test_info_nce_by_hand():
+    a, b = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    logits = torch.tensor([[1.0, 2 ** -0.5], [0.0, 2 ** -0.5]]) / 0.5
+    expected = (torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1])))
+    torch.testing.assert_close(_info_nce(a, b, 0.5), expected)
+
+
+@pytest.mark.parametrize("mode", ["con", "gen"])
+def test_both_alignments_train_and_evaluate(profiles, tmp_path, mode):
+    run = tmp_path / mode
+    result = CliRunner().invoke(cli, ["cf", "train", "rlmrec", "--data", DATA, "--out", str(run), "--max-epochs", "2",
+                                      "--set", f"profiles={profiles}", "--set", f"mode={mode}",
+                                      "--set", "batch_size=512", "--set", "kd_weight=0.1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["epochs"] == 2
+    evaluated = CliRunner().invoke(cli, ["evaluate", str(run), "--data", DATA, "--users", "20", "--k", "10"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["model_type"] == "rlmrec"
