@@ -205,6 +205,57 @@ def train_instructrec_cmd(data_dir, out_dir, llm, budget_minutes, settings, resu
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
 
 
+@click.command("chat")
+@click.option("--data", "data_dir", required=True, help="Dataset directory (or builtin:NAME).")
+@click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
+              help="Item database (built from --data when missing; default: a temporary one).")
+@click.option("--planner", type=click.Choice(["rule", "llm"]), default="rule", show_default=True,
+              help="Who writes the tool plan: the deterministic rules or the LLM (falls back to rules).")
+@click.option("--simulate", "simulate_users", type=int, default=0,
+              help="Instead of chatting, run the template user simulator on N seeded test users.")
+@click.option("--turns", type=click.IntRange(min=1), default=5, show_default=True, help="Simulator turns.")
+@_backend_options
+def chat_cmd(data_dir, db_path, planner, simulate_users, turns, llm, server, model_name, cache_dir):
+    """InteRecAgent: chat with an agent that plans tool calls (SQL filters, CF similarity, ranking)
+    over the catalogue; or --simulate N for Hit@T and average turns with a template user simulator."""
+    import tempfile
+
+    import semid
+    from semid.gen.agents import Agent, LLMPlanner, RulePlanner, build_items_db, simulate
+    from semid.gen.collapse import sample_cases
+
+    dataset = semid.load_dataset(data_dir)
+    if db_path is None:
+        db_path = Path(tempfile.mkdtemp(prefix="semid-chat-")) / "items.db"
+    if not db_path.exists():
+        build_items_db(dataset, db_path)
+
+    def make_planner():
+        if planner == "rule":
+            return RulePlanner()
+        from semid.gen.llm.backend import make_backend
+
+        return LLMPlanner(make_backend(llm, server=server, model=model_name, cache_dir=cache_dir))
+
+    shared = make_planner()
+    if simulate_users:
+        cases = sample_cases(semid.evaluation.leave_one_out(dataset).test, simulate_users, 0)
+        result = simulate(lambda: Agent(dataset, db_path, shared), dataset, cases, turns=turns)
+        click.echo(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2, sort_keys=True))
+        return
+    agent = Agent(dataset, db_path, shared)
+    click.echo("semid chat: ask for recommendations; an empty line or Ctrl-D ends.", err=True)
+    while True:
+        try:
+            message = input("you> ")
+        except EOFError:
+            break
+        if not message.strip():
+            break
+        result = agent.turn(message)
+        click.echo(f"agent> {result['answer']}")
+
+
 from .train_cmds import train  # noqa: E402  (the `semid train` group lists every trainer)
 
 train.add_command(train_tallrec_cmd)
@@ -212,4 +263,4 @@ train.add_command(train_sdpo_cmd)
 train.add_command(train_llara_cmd)
 train.add_command(train_instructrec_cmd)
 
-commands = [llmrank_cmd, crs_cmd]
+commands = [llmrank_cmd, crs_cmd, chat_cmd]

@@ -1,0 +1,342 @@
+"""InteRecAgent (Huang et al., TOIS 2025; microsoft/RecAI): an LLM plans tool calls over a candidate buffer.
+
+Each turn the candidate buffer starts as the whole catalogue; a plan, one JSON
+list ``[{"tool_name": ..., "input": ...}, ...]``, runs in order:
+
+| tool | input | effect |
+|---|---|---|
+| ``store`` | ``"Title A;; Title B"`` | the buffer becomes the catalogue items with the nearest titles |
+| ``lookup`` | one SELECT | answers a question from the item database (the closed :class:`SafeSQL`) |
+| ``hard_filter`` | one SELECT returning ``item_id`` | keeps the buffer items the query returns |
+| ``soft_filter`` | ``"Title A;; Title B"`` | keeps buffer items whose item-item CF similarity to the seeds is in the top 5% |
+| ``rank`` | ``{"schema": popularity / similarity / preference, "prefer": [...], "unwanted": [...]}`` | orders the buffer |
+| ``map`` | ``n`` | the first ``n`` buffer items become the answer; the buffer is cleared |
+
+As in the reference: unknown tools are refused, a plan without ``map`` gets
+``map 5`` appended, the user's remembered likes and dislikes join the ranking's
+``prefer`` / ``unwanted``. Plans come from the LLM (:class:`LLMPlanner`; a plan
+that does not parse or validate is counted and the rule planner takes over) or
+from :class:`RulePlanner`, the deterministic baseline. Title matching uses
+edit-distance ratios (rapidfuzz) where the reference embeds titles with GTE.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from semid.errors import ParameterError
+
+from .sql_tool import QueryRefused, SafeSQL
+
+__all__ = ["TOOLS", "Agent", "LLMPlanner", "RulePlanner", "simulate", "validate_plan"]
+
+logger = logging.getLogger(__name__)
+
+TOOLS = ("store", "lookup", "hard_filter", "soft_filter", "rank", "map")
+MAX_CANDIDATES = 1000
+
+
+def validate_plan(plan: Any) -> list[dict[str, Any]]:
+    """A plan checked against the schema; ``map`` appended when missing.
+
+    Raises:
+        ParameterError: not a list of ``{"tool_name", "input"}`` objects with known tool names.
+    """
+    if not isinstance(plan, list) or not plan:
+        raise ParameterError("a plan must be a non-empty JSON list of tool calls")
+    out = []
+    for step in plan:
+        if not isinstance(step, dict) or set(step) - {"tool_name", "input"} or "tool_name" not in step:
+            raise ParameterError(f"a tool call must be {{\"tool_name\", \"input\"}}, got {str(step)[:80]}")
+        if step["tool_name"] not in TOOLS:
+            raise ParameterError(f"unknown tool {step['tool_name']!r}; tools: {', '.join(TOOLS)}")
+        out.append({"tool_name": step["tool_name"], "input": step.get("input", "")})
+    if out[-1]["tool_name"] != "map":
+        out.append({"tool_name": "map", "input": "5"})
+    return out
+
+
+@dataclass
+class Profile:
+    """What the agent remembers about the user across turns."""
+
+    like: list[str] = field(default_factory=list)
+    unwanted: list[str] = field(default_factory=list)
+
+
+class Agent:
+    """The tools, the buffer, the memories, and one :meth:`turn` per user message.
+
+    Args:
+        dataset: the catalogue and training interactions (popularity, item-item CF).
+        database: an item database of the dataset (:func:`build_items_db`).
+        planner: :class:`RulePlanner` or :class:`LLMPlanner`.
+        recommender: optional semid recommender for ``rank`` with ``schema=preference``.
+        memory_chars: dialogue memory budget (oldest turns dropped first).
+    """
+
+    def __init__(self, dataset, database, planner, *, recommender=None, memory_chars: int = 2000):
+        from semid.evaluation.split import leave_one_out
+
+        self.items = list(dataset.items.item_ids)
+        self.titles = {r["item_id"]: str(r.get("title") or r["item_id"]) for r in dataset.items.records}
+        self.position = {item: i for i, item in enumerate(self.items)}
+        split = leave_one_out(dataset)
+        counts = Counter(i for seq in split.train_sequences for i in seq)
+        self.popularity = np.array([math.log(counts.get(i, 0) + 1) for i in self.items])
+        self._cooccurrence(split.train_sequences)
+        self.sql = SafeSQL(database, row_limit=102)  # lookups: answers sampled down, as the reference
+        self.filter_sql = SafeSQL(database, row_limit=100_000)  # filters: every matching id
+        self.planner, self.recommender, self.memory_chars = planner, recommender, memory_chars
+        self.profile = Profile()
+        self.dialogue: list[tuple[str, str]] = []
+        self.plan_failures = 0
+        self.buffer: list[str] = []
+        self.similarity: dict[str, float] = {}
+
+    def _cooccurrence(self, sequences) -> None:
+        import scipy.sparse as sp
+
+        rows, cols = [], []
+        for u, seq in enumerate(sequences):
+            for item in set(seq):
+                rows.append(u)
+                cols.append(self.position[item])
+        matrix = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(sequences), len(self.items)))
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(0))).ravel() + 1e-9
+        self._user_item, self._norms = matrix.tocsc(), norms
+
+    def _cf_row(self, seeds: list[int]) -> np.ndarray:
+        """Mean item-item cosine similarity of every item to the seed items."""
+        seed = self._user_item[:, seeds]
+        co = np.asarray((self._user_item.T @ seed).todense())  # (n_items, n_seeds)
+        return (co / (self._norms[:, None] * self._norms[seeds][None, :])).mean(1)
+
+    # -- tools -----------------------------------------------------------------------------
+    def match_titles(self, text: str) -> list[str]:
+        from rapidfuzz import fuzz, process
+
+        names = [n.strip() for n in str(text).split(";;") if n.strip()]
+        choices = [self.titles[i] for i in self.items]
+        out = []
+        for name in names:
+            best = process.extractOne(name, choices, scorer=fuzz.token_set_ratio, score_cutoff=60)
+            if best is not None and self.items[best[2]] not in out:
+                out.append(self.items[best[2]])
+        return out
+
+    def run_tool(self, name: str, argument: Any) -> str:
+        if name == "store":
+            self.buffer = self.match_titles(argument)
+            return f"stored {len(self.buffer)} candidates"
+        if name == "lookup":
+            result = self.sql.query(str(argument))
+            rows = [dict(zip(result.columns, row)) for row in result.rows]
+            return json.dumps(rows, ensure_ascii=False, default=str)[:2000]
+        if name == "hard_filter":
+            result = self.filter_sql.query(str(argument))
+            if "item_id" not in result.columns:
+                raise QueryRefused("refused: hard_filter's SELECT must return item_id")
+            column = result.columns.index("item_id")
+            keep = {row[column] for row in result.rows}
+            self.buffer = [i for i in self.buffer if i in keep][:MAX_CANDIDATES]
+            return f"{len(self.buffer)} candidates left"
+        if name == "soft_filter":
+            seeds = [self.position[i] for i in self.match_titles(argument)]
+            if not seeds:
+                return "no seed item found"
+            row = self._cf_row(seeds)
+            seed_ids = {self.items[s] for s in seeds}  # the seeds themselves are not recommendations
+            scores = {i: float(row[self.position[i]]) for i in self.buffer if i not in seed_ids}
+            threshold = np.quantile(list(scores.values()), 0.95) if scores else 0.0
+            self.buffer = [i for i in self.buffer if i in scores and scores[i] >= threshold and scores[i] > 0]
+            self.similarity = {i: scores[i] for i in self.buffer}
+            return f"{len(self.buffer)} candidates similar to {len(seeds)} seeds"
+        if name == "rank":
+            spec = argument if isinstance(argument, dict) else json.loads(argument or "{}")
+            prefer = self.match_titles(";;".join(spec.get("prefer", []))) + self.profile.like
+            unwanted = set(self.match_titles(";;".join(spec.get("unwanted", [])))) | set(self.profile.unwanted)
+            schema = spec.get("schema", "popularity")
+            if schema == "preference" and (self.recommender is None or not prefer):
+                schema = "similarity" if self.similarity else "popularity"
+            if schema == "similarity" and not self.similarity:
+                schema = "popularity"
+            pool = [i for i in self.buffer if i not in unwanted and i not in set(prefer)]
+            if schema == "preference":
+                order = self.recommender.recommend([prefer], len(self.items), exclude=[set(prefer) | unwanted])[0]
+                rank = {item: r for r, item in enumerate(order)}
+                pool.sort(key=lambda i: rank.get(i, len(rank)))
+            elif schema == "similarity":
+                pool.sort(key=lambda i: -self.similarity.get(i, 0.0))
+            else:
+                pool.sort(key=lambda i: -self.popularity[self.position[i]])
+            self.buffer = pool
+            return f"ranked {len(pool)} candidates by {schema}"
+        if name == "map":
+            n = max(1, min(20, int(str(argument or "5").strip() or 5)))
+            chosen, self.buffer = self.buffer[:n], []
+            return json.dumps([self.titles[i] for i in chosen], ensure_ascii=False)
+        raise ParameterError(f"unknown tool {name!r}")
+
+    # -- a turn ----------------------------------------------------------------------------
+    def turn(self, message: str) -> dict[str, Any]:
+        """Plan, run and answer one user message; returns the answer, the items and the tool trace."""
+        self._remember(message)
+        context = self._context()
+        try:
+            plan = validate_plan(self.planner.plan(message, context, self))
+        except (ParameterError, ValueError) as exc:
+            self.plan_failures += 1
+            logger.info("plan refused (%s); the rule planner takes over", exc)
+            plan = validate_plan(RulePlanner().plan(message, context, self))
+        self.buffer, self.similarity = list(self.items), {}
+        trace, recommended, answers = [], [], []
+        for step in plan:
+            try:
+                output = self.run_tool(step["tool_name"], step["input"])
+            except (ParameterError, ValueError, json.JSONDecodeError) as exc:
+                output = f"tool {step['tool_name']} failed: {exc}"
+            trace.append({**step, "output": output})
+            if step["tool_name"] == "map" and not output.startswith("tool "):
+                titles = json.loads(output)
+                recommended = [self._title_to_id[t] for t in titles if t in self._title_to_id]
+            if step["tool_name"] == "lookup":
+                answers.append(output)
+        text = " ".join(answers) if answers else ""
+        if recommended:
+            text += ("\n" if text else "") + "I recommend: " + "; ".join(
+                f"{r}. {self.titles[i]}" for r, i in enumerate(recommended, start=1))
+        self.dialogue.append((message, text or "I could not find anything for that."))
+        return {"answer": self.dialogue[-1][1], "items": recommended, "plan": plan, "trace": trace}
+
+    @property
+    def _title_to_id(self) -> dict[str, str]:
+        if not hasattr(self, "_t2i"):
+            self._t2i = {t: i for i, t in self.titles.items()}
+        return self._t2i
+
+    def _remember(self, message: str) -> None:
+        lowered = message.lower()
+        for marker, target in (("i like ", self.profile.like), ("i don't like ", self.profile.unwanted),
+                               ("i do not like ", self.profile.unwanted)):
+            if marker in lowered:
+                fragment = message[lowered.index(marker) + len(marker):].split(".")[0]
+                for item in self.match_titles(fragment):
+                    if item not in target:
+                        target.append(item)
+
+    def _context(self) -> str:
+        lines, total = [], 0
+        for user, agent in reversed(self.dialogue):  # newest first until the budget is spent
+            piece = f"User: {user}\nAssistant: {agent}\n"
+            if total + len(piece) > self.memory_chars:
+                break
+            lines.insert(0, piece)
+            total += len(piece)
+        return "".join(lines)
+
+
+class RulePlanner:
+    """The deterministic planner: a baseline and a fixture (the research notes' "oracle-ish" rules)."""
+
+    _PRICE = re.compile(r"(?:under|below|less than|cheaper than)\s*\$?\s*(\d+(?:\.\d+)?)", re.I)
+
+    def plan(self, message: str, context: str, agent: Agent) -> list[dict[str, Any]]:
+        plan: list[dict[str, Any]] = []
+        conditions = []
+        price = self._PRICE.search(message)
+        if price:
+            conditions.append(f"price IS NOT NULL AND price < {float(price.group(1))}")
+        for word in re.findall(r"brand\s+([A-Za-z0-9&' -]{2,30})", message, re.I)[:1]:
+            conditions.append("lower(brand) LIKE '%" + word.strip().lower().replace("'", "''") + "%'")
+        for word in re.findall(r"(?:some|a|an|for)\s+([a-z]{4,})\b", message.lower())[:1]:
+            if word not in {"thing", "something", "gift", "item", "product", "recommendation"}:
+                term = word.rstrip("s").replace("'", "''")
+                conditions.append(f"(lower(title) LIKE '%{term}%' OR lower(categories) LIKE '%{term}%')")
+        if conditions:
+            plan.append({"tool_name": "hard_filter", "input": "SELECT item_id FROM items WHERE " + " AND ".join(conditions)})
+        seeds = re.findall(r"(?:like|similar to)\s+['\"]([^'\"]+)['\"]", message, re.I)
+        if seeds:
+            plan.append({"tool_name": "soft_filter", "input": ";; ".join(seeds)})
+        plan.append({"tool_name": "rank", "input": {"schema": "similarity" if seeds else "popularity"}})
+        plan.append({"tool_name": "map", "input": "5"})
+        return plan
+
+
+class LLMPlanner:
+    """The LLM writes the plan (one call); a plan that is not valid JSON of the schema falls back to rules."""
+
+    PROMPT = (
+        "You are a recommender assistant with tools over an items table ({columns}). Tools: store (titles "
+        "separated by ';;'), lookup (one SQL SELECT on items), hard_filter (SELECT item_id FROM items WHERE ...), "
+        "soft_filter (seed titles separated by ';;'), rank ({{\"schema\": \"popularity\"|\"similarity\"|"
+        "\"preference\", \"prefer\": [titles], \"unwanted\": [titles]}}), map (how many items to show). "
+        "Answer with only a JSON list of steps like [{{\"tool_name\": \"hard_filter\", \"input\": \"SELECT item_id "
+        "FROM items WHERE price < 20\"}}, {{\"tool_name\": \"rank\", \"input\": {{\"schema\": \"popularity\"}}}}, "
+        "{{\"tool_name\": \"map\", \"input\": \"5\"}}].\n{context}User: {message}\nPlan:"
+    )
+
+    def __init__(self, backend, *, max_new_tokens: int = 160):
+        self.backend, self.max_new_tokens = backend, max_new_tokens
+
+    def plan(self, message: str, context: str, agent: Agent) -> list[dict[str, Any]]:
+        columns = "item_id, title, categories, brand, price, description, popularity"
+        text = self.backend.generate([self.PROMPT.format(columns=columns, context=context, message=message)],
+                                     max_new_tokens=self.max_new_tokens)[0]
+        start, end = text.find("["), text.rfind("]")
+        if start < 0 or end <= start:
+            raise ParameterError(f"the model's plan is not a JSON list: {text[:80]!r}")
+        try:
+            return json.loads(text[start : end + 1])
+        except json.JSONDecodeError as exc:
+            raise ParameterError(f"the model's plan is not valid JSON ({exc.msg})") from None
+
+
+def simulate(agent_factory, dataset, cases: Sequence, *, turns: int = 5) -> dict[str, Any]:
+    """The template user simulator: the target is hidden; each turn reveals one more of its attributes.
+
+    Turn 1 names its category, then its brand, then a price bound, then title words. A hit is the target
+    among the agent's recommended items. Hit@T and the average turns (misses count T + 1), as the paper.
+    """
+    records = {r["item_id"]: r for r in dataset.items.records}
+    hits, used, rows = 0, [], []
+    for case in cases:
+        agent = agent_factory()
+        r = records[case.target]
+        cats = r.get("categories") or []
+        clues = []
+        if cats:
+            clues.append(f"I am looking for some {str(cats[-1] if isinstance(cats, list) else cats).lower()}.")
+        if r.get("brand"):
+            clues.append(f"Preferably from brand {r['brand']}.")
+        try:
+            if r.get("price") not in (None, ""):
+                clues.append(f"Something under {math.ceil(float(r['price']) + 1)} dollars.")
+        except (TypeError, ValueError):
+            pass
+        words = [w for w in re.findall(r"[A-Za-z]{4,}", str(r.get("title") or ""))][:3]
+        if words:
+            clues.append("It should be a " + " ".join(words).lower() + " product.")
+        clues = (clues or ["Recommend me something."])[:turns]
+        found_at = None
+        for t, clue in enumerate(clues, start=1):
+            message = clue if t == 1 else " ".join(clues[:t])
+            result = agent.turn(message)
+            if case.target in result["items"]:
+                found_at = t
+                break
+        hits += found_at is not None
+        used.append(found_at if found_at is not None else turns + 1)
+        rows.append({"user_id": case.user_id, "target": case.target, "found_at": found_at})
+    n = max(len(cases), 1)
+    return {f"hit@{turns}": hits / n, "average_turns": float(np.mean(used)) if used else float("nan"),
+            "users": len(cases), "records": rows}
