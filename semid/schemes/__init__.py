@@ -6,7 +6,7 @@ and LC-Rec. Learned schemes import torch only inside ``fit``.
 """
 
 from . import category, collaborative, imported, independent, random_ids, sequential, title  # noqa: F401
-from . import rqkmeans, rqvae, usm  # noqa: F401
+from . import pq, rqkmeans, rqvae, usm  # noqa: F401
 from . import letter  # noqa: F401
 
 __all__: list[str] = []
