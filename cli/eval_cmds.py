@@ -26,6 +26,7 @@ RECOMMENDER_LOADERS: dict[str, str] = {
     "alpharec": "semid.cli.eval_cmds:_load_cf",
     "rlmrec": "semid.cli.eval_cmds:_load_cf",
     "lcrec": "semid.gen.lcrec:load_recommender",
+    "rpg": "semid.gen.parallel:load_recommender",
 }
 
 

@@ -256,11 +256,41 @@ def chat_cmd(data_dir, db_path, planner, simulate_users, turns, llm, server, mod
         click.echo(f"agent> {result['answer']}")
 
 
+@click.command("rpg")
+@click.option("--data", "data_dir", required=True, help="Dataset directory (or builtin:NAME).")
+@click.option("--index", "index_dir", required=True, type=click.Path(path_type=Path),
+              help="An index with fixed-length codes (pq, rqkmeans, rqvae, ...).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--max-epochs", type=int, default=None, help="Upper bound on epochs (default 150).")
+@click.option("--budget-minutes", type=float, default=None,
+              help="Wall-clock budget of this invocation, validation included; --resume continues.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Setting (repeatable).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace an rpg run in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_rpg_cmd(data_dir, index_dir, out_dir, max_epochs, budget_minutes, settings, resume, overwrite, quiet):
+    """RPG-style parallel generator: every code of the next item at once, a loss at every position,
+    exact full ranking (mean per-code log-probability over the catalogue). JSON summary."""
+    import semid
+    from semid.gen.parallel import ParallelConfig, train_parallel
+    from semid.params import parse_assignments
+
+    overrides = dict(parse_assignments(settings))
+    if max_epochs is not None:
+        overrides["max_epochs"] = max_epochs
+    config = ParallelConfig().with_assignments(overrides)
+    summary = train_parallel(semid.load_dataset(data_dir), semid.load(index_dir), index_path=str(index_dir.resolve()),
+                             out=out_dir, config=config, budget_minutes=budget_minutes, resume=resume,
+                             overwrite=overwrite, progress=not quiet)
+    click.echo(json.dumps(summary, indent=2, sort_keys=True))
+
+
 from .train_cmds import train  # noqa: E402  (the `semid train` group lists every trainer)
 
 train.add_command(train_tallrec_cmd)
 train.add_command(train_sdpo_cmd)
 train.add_command(train_llara_cmd)
 train.add_command(train_instructrec_cmd)
+train.add_command(train_rpg_cmd)
 
 commands = [llmrank_cmd, crs_cmd, chat_cmd]

@@ -1,0 +1,130 @@
+"""RPG's model (Hou et al., KDD 2025): a small causal transformer that predicts all codes of the next item at once.
+
+An item enters as the mean of its code-token embeddings; a GPT-2 stack reads the
+history causally; at every position a head turns the state into one query per
+code level, and level ``l``'s distribution over its codes is the cosine between
+that query and the level's token embeddings divided by ``temperature``. The loss
+is the cross-entropy of every level of the next item, at every position (one
+forward pass per user trains all its targets, as SASRec). An item's score is the
+mean of its codes' log-probabilities, computed for the whole catalogue at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from semid.errors import ParameterError
+from semid.params import above, at_least, in_half_open
+from semid.settings import Settings, setting
+
+__all__ = ["ParallelConfig", "ParallelModel", "item_code_tokens"]
+
+
+@dataclass
+class ParallelConfig(Settings):
+    """Every setting of the parallel generator (defaults: RPG's Beauty configuration)."""
+
+    owner = "rpg"
+
+    n_layers: int = setting(2, "transformer layers", check=at_least(1))
+    d_model: int = setting(448, "width", check=at_least(8))
+    n_heads: int = setting(4, "attention heads", check=at_least(1))
+    d_ff: int = setting(1024, "feed-forward width", check=at_least(1))
+    dropout: float = setting(0.5, "embedding and attention dropout", check=in_half_open(0.0, 1.0))
+    max_history: int = setting(50, "most recent history items", check=at_least(1))
+    temperature: float = setting(0.03, "temperature of the cosine logits", check=above(0.0))
+    lr: float = setting(0.01, "AdamW learning rate (RPG, Beauty)", check=above(0.0))
+    weight_decay: float = setting(0.0, "AdamW weight decay", check=at_least(0.0))
+    warmup_steps: int = setting(10_000, "linear warm-up, then cosine decay", check=at_least(0))
+    batch_size: int = setting(256, "users per step", check=at_least(1))
+    max_epochs: int = setting(150, "epochs at most", check=at_least(1))
+    patience: int = setting(20, "validations without a better NDCG@10", check=at_least(1))
+    eval_every: int = setting(1, "epochs between validations", check=at_least(1))
+    eval_users: int = setting(2000, "seeded validation sample (0: all)", check=at_least(0))
+    checkpoint_minutes: float = setting(10.0, "minutes between checkpoints", check=above(0.0))
+    seed: int = setting(0, "seed of initialisation and batch order", check=at_least(0))
+
+    def check_together(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ParameterError(f"rpg: d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
+
+
+def item_code_tokens(index) -> torch.Tensor:
+    """``int64 (n_items + 1, L)``: row ``i + 1`` holds the vocab token ids of item ``i``'s code; row 0 is padding.
+
+    Raises:
+        ParameterError: the index has codes of different lengths (the parallel generator needs a fixed length).
+    """
+    codes = torch.as_tensor(index.codes, dtype=torch.long)
+    if bool((codes < 0).any()):
+        raise ParameterError(
+            "the parallel generator needs an index whose codes all have the same length; this one pads "
+            "some codes (build it with --set disambiguation=always, or use pq / rqkmeans / rqvae)"
+        )
+    offsets = torch.as_tensor(index.vocab.level_offsets(), dtype=torch.long)
+    tokens = codes + offsets[None, :]
+    return torch.cat([torch.zeros(1, tokens.shape[1], dtype=torch.long), tokens])
+
+
+class ParallelModel(nn.Module):
+    """Inputs ``int64 (B, T)`` item rows (1-based, 0 = padding) -> per-level log-probabilities of the next item."""
+
+    def __init__(self, config: ParallelConfig, index):
+        super().__init__()
+        from transformers import GPT2Config, GPT2Model
+
+        self.config = config
+        self.register_buffer("item_tokens", item_code_tokens(index), persistent=False)
+        sizes = list(index.vocab.level_sizes)
+        self.level_sizes = sizes
+        self.register_buffer("level_offsets", torch.as_tensor(index.vocab.level_offsets(), dtype=torch.long),
+                             persistent=False)
+        self.embedding = nn.Embedding(index.vocab.n_tokens, config.d_model)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        gpt = GPT2Config(n_layer=config.n_layers, n_embd=config.d_model, n_head=config.n_heads,
+                         n_inner=config.d_ff, n_positions=config.max_history, embd_pdrop=config.dropout,
+                         attn_pdrop=config.dropout, resid_pdrop=config.dropout, vocab_size=1)
+        self.transformer = GPT2Model(gpt)
+        self.head = nn.Linear(config.d_model, config.d_model * len(sizes))
+
+    def item_embeddings(self, rows: torch.Tensor) -> torch.Tensor:
+        """Mean of the code-token embeddings of items ``rows`` (any shape): ``float (..., d)``."""
+        return self.embedding(self.item_tokens[rows]).mean(-2)
+
+    def forward(self, items: torch.Tensor) -> list[torch.Tensor]:
+        """Per level, ``float (B, T, K_l)`` log-probabilities of the next item's code at every position."""
+        mask = (items > 0).long()
+        hidden = self.transformer(inputs_embeds=self.item_embeddings(items), attention_mask=mask).last_hidden_state
+        queries = self.head(hidden).view(*hidden.shape[:2], len(self.level_sizes), -1)  # (B, T, L, d)
+        out = []
+        for level, size in enumerate(self.level_sizes):
+            table = self.embedding.weight[self.level_offsets[level] : self.level_offsets[level] + size]
+            logits = F.normalize(queries[:, :, level], dim=-1) @ F.normalize(table, dim=-1).T
+            out.append(torch.log_softmax(logits / self.config.temperature, dim=-1))
+        return out
+
+    def loss(self, items: torch.Tensor) -> torch.Tensor:
+        """Mean over real positions and code levels of the next item's code cross-entropy."""
+        inputs, targets = items[:, :-1], items[:, 1:]
+        logps = self.forward(inputs)
+        valid = (inputs > 0) & (targets > 0)
+        codes = (self.item_tokens[targets] - self.level_offsets).clamp(min=0)  # (B, T, L); padding masked below
+        total = 0.0
+        for level, logp in enumerate(logps):
+            picked = logp.gather(-1, codes[..., level : level + 1]).squeeze(-1)
+            total = total - picked[valid].mean()
+        return total / len(logps)
+
+    @torch.no_grad()
+    def score_all(self, items: torch.Tensor) -> torch.Tensor:
+        """Exact full ranking: ``float (B, n_items)`` mean log-probability of every item's codes after the history."""
+        logps = [lp[:, -1] for lp in self.forward(items)]  # (B, K_l) at the last position
+        codes = self.item_tokens[1:] - self.level_offsets  # (N, L)
+        scores = torch.zeros(items.shape[0], codes.shape[0])
+        for level, logp in enumerate(logps):
+            scores += logp[:, codes[:, level]]
+        return scores / len(logps)

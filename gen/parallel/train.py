@@ -1,0 +1,181 @@
+"""Training the parallel generator on the shared loop, and using a run as a recommender.
+
+One batch row per user: the last ``max_history + 1`` training items, left padded;
+the loss covers every position (:meth:`ParallelModel.loss`). AdamW with a linear
+warm-up and cosine decay, gradients clipped at 1 (RPG). Validation: NDCG@10 by
+exact full ranking on a seeded sample of validation users. Stopping, checkpoints,
+budget and resume are the shared loop's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from semid.errors import DataError
+from semid.evaluation import leave_one_out
+from semid.evaluation.evaluate import evaluate_cases
+
+from ..collapse import distinct_items, sample_cases
+from ..runs import discard_on_failure, open_or_create_run, open_run
+from ..training import Budget, Distributed, LoopSettings, load_torch_state, summarize, torch_state_writer, train_loop
+from ..training.torch_state import TRAINING_FILE
+from .model import ParallelConfig, ParallelModel
+
+__all__ = ["ParallelRecommender", "load_recommender", "train_parallel"]
+
+MODEL_TYPE = "rpg"
+
+
+def _windows(sequences: Sequence[Sequence[int]], width: int) -> torch.Tensor:
+    out = torch.zeros(len(sequences), width, dtype=torch.long)
+    for r, seq in enumerate(sequences):
+        recent = list(seq)[-width:]
+        if recent:
+            out[r, width - len(recent):] = torch.tensor(recent)
+    return out
+
+
+class ParallelRecommender:
+    """A :class:`semid.evaluation.Recommender` over every item, by exact scoring (no beam, always valid)."""
+
+    def __init__(self, model: ParallelModel, item_ids: Sequence[str], *, max_history: int):
+        self.model, self.item_ids, self.max_history = model, list(item_ids), max_history
+        self.row = {item: i + 1 for i, item in enumerate(self.item_ids)}
+
+    def evaluation_settings(self) -> dict:
+        return {"ranking": "exact: mean of per-code log-probabilities over every item", "max_history": self.max_history}
+
+    def recommend(self, histories, k, *, exclude=None, users=None):
+        rows = [[self.row[i] for i in h if i in self.row] for h in histories]
+        self.model.eval()
+        scores = self.model.score_all(_windows(rows, self.max_history))
+        if exclude is not None:
+            for b, items in enumerate(exclude):
+                cols = [self.row[i] - 1 for i in items if i in self.row]
+                if cols:
+                    scores[b, cols] = float("-inf")
+        values, top = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+        ids = np.asarray(self.item_ids, dtype=object)
+        return [list(ids[t[torch.isfinite(v)].numpy()]) for t, v in zip(top, values)]
+
+
+class ParallelTrainable:
+    """The parallel generator's part of the shared loop."""
+
+    name = "rpg"
+
+    def __init__(self, model: ParallelModel, optimizer, windows: torch.Tensor, cases, item_ids, config: ParallelConfig,
+                 total_steps: int):
+        self.model, self.optimizer, self.windows, self.cases = model, optimizer, windows, cases
+        self.item_ids, self.config, self.total_steps = item_ids, config, total_steps
+        self.step = 0
+
+    def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
+        order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.windows))
+        size = self.config.batch_size
+        return [torch.as_tensor(order[i : i + size]) for i in range(0, len(order), size)]
+
+    def _lr(self) -> float:
+        warm = self.config.warmup_steps
+        if self.step < warm:
+            return self.config.lr * (self.step + 1) / warm
+        progress = (self.step - warm) / max(1, self.total_steps - warm)
+        return self.config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    def train_step(self, batch: torch.Tensor) -> tuple[float, int]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr()
+        self.model.train()
+        items = self.windows[batch]
+        loss = self.model.loss(items)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.step += 1
+        targets = int(((items[:, :-1] > 0) & (items[:, 1:] > 0)).sum())
+        return float(loss.detach()), targets
+
+    def validate(self) -> dict[str, Any]:
+        recommender = ParallelRecommender(self.model, self.item_ids, max_history=self.config.max_history)
+        metrics, ranked = evaluate_cases(recommender, self.cases, ks=(10,), batch_size=256, progress=False)
+        return {**{k: round(v, 6) for k, v in metrics.items()}, "distinct@10": distinct_items(ranked),
+                "users": len(self.cases)}
+
+    def weight_writers(self):
+        from safetensors.torch import save_file
+
+        return {"model.safetensors": lambda path: save_file(
+            {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}, str(path))}
+
+    def training_writers(self):
+        return {TRAINING_FILE: torch_state_writer(lambda: {"optimizer": self.optimizer.state_dict(),
+                                                           "rng": {"torch": torch.get_rng_state()},
+                                                           "step": self.step})}
+
+    def restore(self, directory: Path) -> None:
+        from safetensors.torch import load_file
+
+        self.model.load_state_dict(load_file(str(directory / "model.safetensors")))
+        training = load_torch_state(directory / TRAINING_FILE)
+        self.optimizer.load_state_dict(training["optimizer"])
+        torch.set_rng_state(training["rng"]["torch"])
+        self.step = int(training["step"])
+
+
+def train_parallel(dataset, index, *, index_path: str, out, config: ParallelConfig,
+                   budget_minutes: float | None = None, resume: bool = False, overwrite: bool = False,
+                   progress: bool = True) -> dict[str, Any]:
+    """Train the parallel generator on ``dataset`` with ``index`` (fixed-length codes) into run ``out``."""
+    budget = Budget(budget_minutes)
+    config.validate()
+    missing = [i for i in dataset.items.item_ids if i not in set(index.item_ids)]
+    if missing:
+        raise DataError(f"the index does not hold {len(missing)} items of {dataset.name!r} (e.g. {missing[0]!r})")
+    row = {item: i + 1 for i, item in enumerate(index.item_ids)}
+    split = leave_one_out(dataset, max_history=config.max_history)
+    sequences = [[row[i] for i in s] for s in split.train_sequences if len(s) >= 2]
+    if not sequences:
+        raise DataError(f"{dataset.name}: no user has 2 or more training items")
+    windows = _windows(sequences, config.max_history + 1)
+    cases = sample_cases(split.valid, config.eval_users, config.seed)
+    dist = Distributed()
+    run = open_or_create_run(out, dist, model_type=MODEL_TYPE, config=config.to_dict(), dataset=dataset,
+                             index_path=index_path, fingerprint=index.fingerprint, resume=resume, overwrite=overwrite,
+                             resumable_keys=frozenset({"max_epochs", "patience", "eval_every", "checkpoint_minutes"}))
+    with discard_on_failure(run, dist):
+        torch.manual_seed(config.seed)
+        model = ParallelModel(config, index)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        steps = math.ceil(len(windows) / config.batch_size) * config.max_epochs
+        trainable = ParallelTrainable(model, optimizer, windows, cases, list(index.item_ids), config, steps)
+        if not run.has_checkpoint("last"):
+            run.log("start", users=len(windows), levels=len(model.level_sizes), validation_users=len(cases),
+                    parameters=sum(p.numel() for p in model.parameters()))
+    settings = LoopSettings(max_epochs=config.max_epochs, patience=config.patience, eval_every=config.eval_every,
+                            checkpoint_minutes=config.checkpoint_minutes, budget_minutes=budget_minutes)
+    state = train_loop(trainable, run, settings, budget=budget, progress=progress)
+    return summarize(run, state, settings, users=len(windows))
+
+
+def load_recommender(run_path, *, dataset=None, index=None, checkpoint="best", decoding=None, device="cpu", **_):
+    """Entry of ``semid evaluate`` / ``semid recommend`` for a parallel-generator run."""
+    import semid
+    from safetensors.torch import load_file
+
+    run = open_run(run_path)
+    index_path = index or run.index_path
+    tokenizer = semid.load(index_path)
+    run.check_fingerprint(tokenizer.fingerprint, index_path=index_path)
+    config = ParallelConfig.from_dict(run.config)
+    model = ParallelModel(config, tokenizer)
+    directory, _ = run.load_checkpoint(checkpoint)
+    model.load_state_dict(load_file(str(directory / "model.safetensors")))
+    model.eval()
+    return ParallelRecommender(model, tokenizer.item_ids, max_history=config.max_history)
