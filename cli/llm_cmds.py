@@ -285,6 +285,31 @@ def train_rpg_cmd(data_dir, index_dir, out_dir, max_epochs, budget_minutes, sett
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
 
 
+@click.command("agents")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--data", "data_dir", required=True, help="Dataset with ratings the run was trained on.")
+@click.option("--agents", "n_agents", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--pages", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--items-per-page", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@_backend_options
+def agents_cmd(run, data_dir, n_agents, pages, items_per_page, seed, llm, server, model_name, cache_dir):
+    """Agent4Rec: simulated users (traits from the data) page through RUN's recommendations (any semid
+    run, or `popularity`); view rate, ratings, likes per page, exit page and satisfaction as JSON."""
+    import semid
+    from semid.gen.agents import simulate_agents
+    from semid.gen.llm.backend import make_backend
+
+    from .eval_cmds import load_recommender
+
+    dataset = semid.load_dataset(data_dir)
+    recommender = load_recommender(run, dataset=dataset)
+    backend = make_backend(llm, server=server, model=model_name, cache_dir=cache_dir)
+    result = simulate_agents(backend, dataset, recommender, agents=n_agents, pages=pages,
+                             items_per_page=items_per_page, seed=seed)
+    click.echo(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2, sort_keys=True))
+
+
 from .train_cmds import train  # noqa: E402  (the `semid train` group lists every trainer)
 
 train.add_command(train_tallrec_cmd)
@@ -293,4 +318,4 @@ train.add_command(train_llara_cmd)
 train.add_command(train_instructrec_cmd)
 train.add_command(train_rpg_cmd)
 
-commands = [llmrank_cmd, crs_cmd, chat_cmd]
+commands = [llmrank_cmd, crs_cmd, chat_cmd, agents_cmd]

@@ -1,6 +1,7 @@
 """Agents over semid items: the item database (:mod:`.items_db`), the closed SQL tool (:mod:`.sql_tool`),
 and InteRecAgent's tools, planners and user simulator (:mod:`.interec`)."""
 
+from .agent4rec import AgentProfile, build_profiles, simulate_agents
 from .interec import TOOLS, Agent, LLMPlanner, RulePlanner, simulate, validate_plan
 from .items_db import TABLE, build_items_db
 from .sql_tool import ALLOWED_FUNCTIONS, QueryRefused, QueryResult, SafeSQL
@@ -8,6 +9,7 @@ from .sql_tool import ALLOWED_FUNCTIONS, QueryRefused, QueryResult, SafeSQL
 __all__ = [
     "ALLOWED_FUNCTIONS",
     "Agent",
+    "AgentProfile",
     "LLMPlanner",
     "QueryRefused",
     "QueryResult",
@@ -16,6 +18,8 @@ __all__ = [
     "TABLE",
     "TOOLS",
     "build_items_db",
+    "build_profiles",
     "simulate",
+    "simulate_agents",
     "validate_plan",
 ]

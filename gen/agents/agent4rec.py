@@ -1,0 +1,207 @@
+"""Agent4Rec (Zhang et al., SIGIR 2024): simulated users page through a recommender's lists.
+
+Profiles come from the data as in the reference (``datasets/ml-1m/2_get_user_statistic.py``):
+
+- *activity*: number of ratings, cut at the 60th and 90th percentiles;
+- *conformity*: mean squared deviation of the user's ratings from each item's average, cut at
+  the 25th and 80th percentiles;
+- *diversity*: number of categories covering 80% of the user's items, cut at the 33rd and 66th;
+
+each level mapped to a fixed sentence; the *taste* is templated from the user's most frequent
+categories and best-rated titles (the reference asks gpt-3.5; a 135M model writes poor tastes).
+
+The simulation shows ``items_per_page`` items per page from any semid recommender. Decisions
+are **constrained choices scored by the LLM** (the research notes' CPU recipe; the reference
+parses free text): for each item, the log-likelihood of "yes" vs "no" for "would you watch it",
+of "1".."5" for the rating of a watched item, and of "[NEXT]" vs "[EXIT]" after each page
+(exit forced at ``max_pages``); after exiting, a 1-10 satisfaction answer (the interview).
+Every agent's memory of earlier pages is the reference's factual sentence. Outputs per
+recommender: view rate (watched / shown), mean rating, average likes per page (rating 5),
+mean exit page, mean satisfaction; the same seed and response cache give the same run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from semid.errors import DataError
+
+__all__ = ["ACTIVITY", "CONFORMITY", "DIVERSITY", "AgentProfile", "build_profiles", "simulate_agents"]
+
+ACTIVITY = (
+    "An Incredibly Elusive Occasional Viewer, so seldom attracted by recommendations that it is almost impossible to "
+    "evoke your interest.",
+    "An Occasional Viewer, seldom attracted by recommendations; only something that really catches your eye makes "
+    "you look.",
+    "A Movie Buff: you watch a lot and happily explore what is recommended.",
+)
+CONFORMITY = (
+    "Your ratings follow your own taste, often far from what others think.",
+    "Your ratings sometimes agree with what others think.",
+    "Your ratings mostly agree with what others think of an item.",
+)
+DIVERSITY = (
+    "You stick to a few kinds of items you know you like.",
+    "You like a moderate variety of kinds of items.",
+    "You enjoy a wide variety of kinds of items.",
+)
+
+
+@dataclass
+class AgentProfile:
+    user_id: str
+    activity: int
+    conformity: int
+    diversity: int
+    taste: str
+    history: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return " ".join([ACTIVITY[self.activity], CONFORMITY[self.conformity], DIVERSITY[self.diversity],
+                         self.taste])
+
+
+def _bucket(values: np.ndarray, cuts: Sequence[float]) -> np.ndarray:
+    edges = np.percentile(values, cuts)
+    return np.searchsorted(edges, values, side="right")
+
+
+def _categories(record) -> list[str]:
+    value = record.get("categories") or []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def build_profiles(dataset) -> list[AgentProfile]:
+    """One profile per user with ratings, from the *training* part of the split (see the module docstring).
+
+    Raises:
+        DataError: the dataset has no ratings.
+    """
+    from semid.evaluation.split import leave_one_out
+
+    seqs = dataset.sequences
+    if not seqs.ratings or all(r is None for r in seqs.ratings):
+        raise DataError(f"dataset {dataset.name!r} has no ratings; Agent4Rec's traits need them (MovieLens, Amazon)")
+    split = leave_one_out(dataset)
+    records = {r["item_id"]: r for r in dataset.items.records}
+    train = {u: s for u, s in zip(split.train_users, split.train_sequences)}
+    rated = []
+    for u, (user, items) in enumerate(zip(seqs.user_ids, seqs.items)):
+        ratings = seqs.ratings[u]
+        if ratings is None or len(train[user]) == 0:
+            continue
+        n = len(train[user])
+        rated.append((user, list(items[:n]), [float(r) for r in ratings[:n]]))
+    if not rated:
+        raise DataError(f"dataset {dataset.name!r}: no user has rated training items")
+    item_ratings: dict[str, list[float]] = {}
+    for _, items, ratings in rated:
+        for i, r in zip(items, ratings):
+            item_ratings.setdefault(i, []).append(r)
+    item_mean = {i: float(np.mean(v)) for i, v in item_ratings.items()}
+    activity = np.array([len(items) for _, items, _ in rated], dtype=float)
+    conformity = np.array([np.mean([(r - item_mean[i]) ** 2 for i, r in zip(items, ratings)])
+                           for _, items, ratings in rated])
+    diversity = []
+    for _, items, _ in rated:
+        counts = Counter(c for i in items for c in _categories(records[i])[:1] or ["?"])
+        covered, k = 0, 0
+        for _, count in counts.most_common():
+            covered += count
+            k += 1
+            if covered >= 0.8 * sum(counts.values()):
+                break
+        diversity.append(k)
+    a = _bucket(activity, (60, 90))
+    # More deviation from the crowd is *less* conformity: invert the bucket.
+    c = 2 - _bucket(conformity, (25, 80))
+    d = _bucket(np.array(diversity, dtype=float), (33, 66))
+    profiles = []
+    for (user, items, ratings), ai, ci, di in zip(rated, a, c, d):
+        cats = [k for k, _ in Counter(c for i in items for c in _categories(records[i])[:1]).most_common(3) if k]
+        best = [str(records[i].get("title") or i) for i, r in sorted(zip(items, ratings), key=lambda x: -x[1])[:3]]
+        taste = (f"You like {', '.join(cats)}." if cats else "") + (f" You loved {'; '.join(best)}." if best else "")
+        profiles.append(AgentProfile(user, int(ai), int(ci), int(di), taste.strip(), items))
+    return profiles
+
+
+def _choice(backend, prompt: str, options: Sequence[str]) -> int:
+    """Index of the option the model finds most likely after ``prompt`` (a constrained choice)."""
+    scores = backend.score([prompt] * len(options), [f" {o}" for o in options])
+    return int(np.argmax(scores))
+
+
+def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: int = 3, items_per_page: int = 4,
+                    seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Run ``agents`` seeded simulated users through ``recommender``'s pages; metrics and per-agent records."""
+    profiles = build_profiles(dataset)
+    rng = np.random.default_rng(seed)
+    chosen = [profiles[i] for i in sorted(rng.choice(len(profiles), size=min(agents, len(profiles)), replace=False))]
+    titles = {r["item_id"]: str(r.get("title") or r["item_id"]) for r in dataset.items.records}
+    started = time.perf_counter()
+    records, watched_total, shown_total, ratings_all, likes, exits, satisfaction = [], 0, 0, [], [], [], []
+    for profile in tqdm(chosen, desc="agent4rec", unit="agent", disable=not progress):
+        ranked = recommender.recommend([profile.history[-20:]], pages * items_per_page,
+                                       exclude=[set(profile.history)], users=[profile.user_id])[0]
+        memory: list[str] = []
+        pages_seen, agent_likes = 0, 0
+        for page in range(pages):
+            shown = ranked[page * items_per_page : (page + 1) * items_per_page]
+            if not shown:
+                break
+            pages_seen = page + 1
+            watched, rated = [], []
+            for item in shown:
+                context = (f"{profile.describe()}\n{' '.join(memory)}\nThe recommender shows you \"{titles[item]}\". "
+                           "Would you watch it? Answer yes or no. Answer:")
+                if _choice(backend, context, ["yes", "no"]) == 0:
+                    watched.append(item)
+                    rating = 1 + _choice(backend, context + " yes. How would you rate it from 1 to 5? Rating:",
+                                         ["1", "2", "3", "4", "5"])
+                    rated.append(rating)
+            watched_total += len(watched)
+            shown_total += len(shown)
+            ratings_all.extend(rated)
+            agent_likes += sum(r == 5 for r in rated)
+            disliked = [titles[i] for i in shown if i not in watched]
+            memory.append(f"The recommender recommended on page {page + 1}: {'; '.join(titles[i] for i in shown)}, "
+                          f"among them, I watched {'; '.join(titles[i] for i in watched) or 'nothing'} and rate them "
+                          f"{', '.join(map(str, rated)) or '-'} respectively. I dislike the rest: "
+                          f"{'; '.join(disliked) or 'none'}.")
+            if page + 1 == pages:
+                break
+            fatigue = " You are a little bit tired." if page >= 1 else ""
+            decision = _choice(backend, f"{profile.describe()}\n{' '.join(memory)}{fatigue} Do you go on to the next "
+                               "page or leave? Answer [NEXT] or [EXIT]. Answer:", ["[NEXT]", "[EXIT]"])
+            if decision == 1:
+                break
+        score = 1 + _choice(backend, f"{profile.describe()}\n{' '.join(memory)} You left. Rate this recommender "
+                            "system from 1 to 10. Rating:", [str(i) for i in range(1, 11)])
+        exits.append(pages_seen)
+        satisfaction.append(score)
+        likes.append(agent_likes / max(pages_seen, 1))
+        records.append({"user_id": profile.user_id, "traits": [profile.activity, profile.conformity,
+                                                                 profile.diversity],
+                        "exit_page": pages_seen, "satisfaction": score, "memory": memory})
+    return {
+        "method": "Agent4Rec (constrained choices)",
+        "backend": getattr(backend, "name", type(backend).__name__),
+        "recommender": type(recommender).__name__,
+        "agents": len(chosen), "pages": pages, "items_per_page": items_per_page, "seed": seed,
+        "metrics": {
+            "view_rate": watched_total / max(shown_total, 1),
+            "mean_rating": float(np.mean(ratings_all)) if ratings_all else float("nan"),
+            "likes_per_page": float(np.mean(likes)) if likes else 0.0,
+            "mean_exit_page": float(np.mean(exits)) if exits else 0.0,
+            "mean_satisfaction": float(np.mean(satisfaction)) if satisfaction else float("nan"),
+        },
+        "seconds_per_agent": (time.perf_counter() - started) / max(len(chosen), 1),
+        "records": records,
+    }
