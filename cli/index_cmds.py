@@ -146,18 +146,19 @@ def decode_cmd(index, codes) -> None:
 
 @click.command("export")
 @click.argument("index", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["lcrec"]), default="lcrec", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["grid", "lcrec", "recbole3", "recbole3-raw"]), default="lcrec",
+              show_default=True, help="lcrec: LC-Rec/LETTER JSON; grid: GRID's semantic-ID tensor (.pt); "
+              "recbole3: RecBole3.0 item_sids.json with global ids (TIGER); recbole3-raw: per-level codes (RPG, LC-Rec).")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def export_cmd(index, fmt, out, overwrite) -> None:
-    """Write the index in another framework's format (LC-Rec/LETTER JSON)."""
+    """Write the index in another framework's format (see docs/interop.md)."""
     import semid
-    from semid.errors import ArtifactError
-    from semid.interop import export_lcrec
+    from semid._io import check_output_file
+    from semid.interop import export_index
 
-    if out.exists() and not overwrite:
-        raise ArtifactError(f"{out} already exists; pass --overwrite to replace it")
-    export_lcrec(semid.load(index), out)
+    check_output_file(out, overwrite=overwrite)
+    export_index(semid.load(index), out, fmt)
     click.echo(f"wrote {out}", err=True)
 
 
@@ -165,7 +166,8 @@ def export_cmd(index, fmt, out, overwrite) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--data", "data_dir", required=True, help="Dataset the index describes (dir or builtin:NAME).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["lcrec"]), default="lcrec", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["grid", "lcrec", "recbole3", "recbole3-raw"]), default="lcrec",
+              show_default=True, help="As for `semid export`; grid and recbole3 items are the dataset's items in order.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def import_index_cmd(file, data_dir, out_dir, fmt, overwrite) -> None:
     """Turn another framework's index file into a semid index."""

@@ -15,7 +15,7 @@ from ..interop import codes_matrix, read_lcrec_index
 from ..params import Param
 from ..registry import register
 from ..tokenizer import FitInputs, FitResult, ItemTokenizer
-from ..vocab import CodeVocab
+from ..vocab import CodeVocab, default_prefixes
 
 __all__ = ["ImportedTokenizer"]
 
@@ -30,12 +30,22 @@ class ImportedTokenizer(ItemTokenizer):
     params = {
         "seed": Param("seed", 0, "unused"),
         "path": Param("path", "", "the index JSON file", check=lambda v: None if v else "must name a file"),
-        "format": Param("format", "lcrec", "file format", choices=("lcrec",)),
+        "format": Param("format", "lcrec", "file format", choices=("grid", "lcrec", "recbole3", "recbole3-raw")),
     }
 
     def _fit(self, inputs: FitInputs) -> FitResult:
-        codes, prefixes = read_lcrec_index(self._params["path"])
+        fmt = self._params["format"]
         item_ids = inputs.items.item_ids
+        if fmt != "lcrec":  # positional formats: row / internal id i is the dataset's i-th item
+            from ..interop import read_grid, read_recbole3
+
+            path = self._params["path"]
+            table = (read_grid(path, len(item_ids)) if fmt == "grid"
+                     else read_recbole3(path, len(item_ids), raw=fmt == "recbole3-raw"))
+            codes = {item: tuple(int(c) for c in row) for item, row in zip(item_ids, table)}
+            prefixes = list(default_prefixes(table.shape[1]))
+        else:
+            codes, prefixes = read_lcrec_index(self._params["path"])
         missing = [i for i in item_ids if i not in codes]
         if missing:
             raise DataError(
