@@ -36,8 +36,8 @@ from semid.settings import Settings, setting
 from ..collapse import sample_cases
 from ..llm.candidates import sample_candidates
 from ..runs import discard_on_failure, open_or_create_run
-from ..training import Budget, Distributed, LoopSettings, load_torch_state, summarize, torch_state_writer, train_loop
-from ..training.torch_state import TRAINING_FILE
+from ..llm.lora_state import TrainableStateMixin
+from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
 
 __all__ = ["FORMS", "InstructRecConfig", "build_instruction", "train_instructrec"]
 
@@ -149,7 +149,7 @@ def _rerank_prompt(facts: _Facts, history, candidates) -> str:
             + ". Answer:")
 
 
-class InstructRecTrainable:
+class InstructRecTrainable(TrainableStateMixin):
     """InstructRec's part of the shared loop: the instruction mixture, answer-only loss, reranking validation."""
 
     name = "instructrec"
@@ -208,37 +208,6 @@ class InstructRecTrainable:
 
     def validate(self) -> dict[str, Any]:
         return {**{k: round(v, 6) for k, v in self.rerank(self.valid).items()}, "users": len(self.valid)}
-
-    def weight_writers(self):
-        from safetensors.torch import save_file
-
-        return {"trainable.safetensors": lambda path: save_file(
-            {n: p.detach().contiguous().clone() for n, p in self.model.named_parameters() if p.requires_grad},
-            str(path))}
-
-    def training_writers(self):
-        import torch
-
-        return {TRAINING_FILE: torch_state_writer(lambda: {"optimizer": self.optimizer.state_dict(),
-                                                           "rng": {"torch": torch.get_rng_state()}})}
-
-    def load_weights(self, directory: Path) -> None:
-        import torch
-        from safetensors.torch import load_file
-
-        params = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for name, value in load_file(str(directory / "trainable.safetensors")).items():
-                params[name].copy_(value)
-
-    def restore(self, directory: Path) -> None:
-        import torch
-
-        self.load_weights(directory)
-        training = load_torch_state(directory / TRAINING_FILE)
-        self.optimizer.load_state_dict(training["optimizer"])
-        torch.set_rng_state(training["rng"]["torch"])
-
 
 def train_instructrec(dataset, out, config: InstructRecConfig, *, budget_minutes: float | None = None,
                       resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:

@@ -30,12 +30,12 @@ from typing import Any
 
 from semid._io import atomic_directory, write_json
 from semid.data.dataset import Dataset, load_dataset
-from semid.errors import ArtifactError, DataError, ParameterError
+from semid.errors import DataError, ParameterError
 from semid.evaluation.split import leave_one_out
 
 from ..runs import discard_on_failure, open_or_create_run
-from ..training import Budget, Distributed, LoopSettings, load_torch_state, summarize, torch_state_writer, train_loop
-from ..training.torch_state import TRAINING_FILE
+from ..llm.lora_state import TrainableStateMixin
+from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
 from .config import RESUMABLE_KEYS, LCRecConfig
 from .encoding import PromptFormatter, collate_for_training, encode_examples
 from .tasks import build_examples
@@ -97,7 +97,7 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-class LCRecTrainable:
+class LCRecTrainable(TrainableStateMixin):
     """LC-Rec's part of the shared loop (:mod:`semid.gen.training`): instruction batches and the response loss.
 
     Every rank takes its slice of each global batch; the learning rate follows
@@ -152,47 +152,14 @@ class LCRecTrainable:
         self.loss_ema = total_loss if self.loss_ema is None else 0.95 * self.loss_ema + 0.05 * total_loss
         return total_loss, len(mine) * self.world
 
+    def extra_state(self) -> dict:
+        return {"loss_ema": self.loss_ema}
+
+    def restore_extra(self, training: dict) -> None:
+        self.loss_ema = training.get("loss_ema")
+
     def validate(self) -> dict:  # pragma: no cover - LC-Rec runs with eval_every=0 (see train_lcrec)
         raise NotImplementedError("LC-Rec validation during training is not offered yet")
-
-    def weight_writers(self):
-        from safetensors.torch import save_file
-
-        def write(path):
-            weights = {name: p.detach().contiguous().clone() for name, p in self.model.named_parameters()
-                       if p.requires_grad}
-            save_file(weights, str(path))
-
-        return {"trainable.safetensors": write}
-
-    def training_writers(self):
-        import torch
-
-        return {TRAINING_FILE: torch_state_writer(lambda: {
-            "optimizer": self.optimizer.state_dict(), "rng": {"torch": torch.get_rng_state()},
-            "step": self.step, "loss_ema": self.loss_ema,
-        })}
-
-    def restore(self, directory) -> None:
-        import torch
-        from safetensors.torch import load_file
-
-        weights = load_file(str(directory / "trainable.safetensors"))
-        params = {name: p for name, p in self.model.named_parameters() if p.requires_grad}
-        if set(weights) != set(params):
-            missing = sorted(set(params) - set(weights))[:3]
-            raise ArtifactError(
-                f"{directory}: checkpoint parameters do not match the model (e.g. missing {missing}); "
-                "was it written with other settings?"
-            )
-        with torch.no_grad():
-            for name, value in weights.items():
-                params[name].copy_(value)
-        training = load_torch_state(directory / TRAINING_FILE)
-        self.optimizer.load_state_dict(training["optimizer"])
-        torch.set_rng_state(training["rng"]["torch"])
-        self.step, self.loss_ema = int(training["step"]), training["loss_ema"]
-
 
 def train_lcrec(
     data: str | os.PathLike[str] | Dataset,

@@ -40,8 +40,8 @@ from semid.settings import Settings, setting
 from ..collapse import sample_cases
 from ..llm.candidates import sample_candidates
 from ..runs import discard_on_failure, open_or_create_run
-from ..training import Budget, Distributed, LoopSettings, load_torch_state, summarize, torch_state_writer, train_loop
-from ..training.torch_state import TRAINING_FILE
+from ..llm.lora_state import TrainableStateMixin
+from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
 
 __all__ = ["CANDIDATE", "HISTORY", "TEXT_ONLY", "LLaRAConfig", "train_llara"]
 
@@ -153,7 +153,7 @@ class _ItemSource:
         return vectors.sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
 
 
-class LLaRATrainable:
+class LLaRATrainable(TrainableStateMixin):
     """LLaRA's part of the shared loop: hybrid / text-only batches, answer-only loss, HR@1 validation."""
 
     name = "llara"
@@ -257,44 +257,12 @@ class LLaRATrainable:
     def validate(self) -> dict[str, Any]:
         return {**self.evaluate(self.valid), "users": len(self.valid)}
 
-    def _trainable(self) -> dict[str, Any]:
+    def trainable_parameters(self) -> dict[str, Any]:
         out = {f"llm.{n}": p for n, p in self.model.named_parameters() if p.requires_grad}
         out.update({f"projector.{n}": p for n, p in self.projector.named_parameters()})
         out.update({f"source.{n}": p for n, p in (self.source.table.named_parameters()
                                                     if self.source.codes is not None else [])})
         return out
-
-    def weight_writers(self):
-        from safetensors.torch import save_file
-
-        return {"trainable.safetensors": lambda path: save_file(
-            {n: p.detach().contiguous().clone() for n, p in self._trainable().items()}, str(path))}
-
-    def training_writers(self):
-        import torch
-
-        return {TRAINING_FILE: torch_state_writer(lambda: {"optimizer": self.optimizer.state_dict(),
-                                                           "rng": {"torch": torch.get_rng_state()},
-                                                           "step": self.step})}
-
-    def load_weights(self, directory: Path) -> None:
-        import torch
-        from safetensors.torch import load_file
-
-        params = self._trainable()
-        with torch.no_grad():
-            for name, value in load_file(str(directory / "trainable.safetensors")).items():
-                params[name].copy_(value)
-
-    def restore(self, directory: Path) -> None:
-        import torch
-
-        self.load_weights(directory)
-        training = load_torch_state(directory / TRAINING_FILE)
-        self.optimizer.load_state_dict(training["optimizer"])
-        torch.set_rng_state(training["rng"]["torch"])
-        self.step = int(training["step"])
-
 
 def _examples(dataset, cases: list[EvalCase], config: LLaRAConfig, seed: int) -> list[_Example]:
     lists = sample_candidates(cases, dataset.items.item_ids, n=config.candidates, seed=seed)

@@ -40,8 +40,8 @@ from ..collapse import sample_cases
 from ..llm.candidates import sample_candidates
 from ..llm.parsing import parse_substring
 from ..runs import discard_on_failure, open_or_create_run
-from ..training import Budget, Distributed, LoopSettings, load_torch_state, summarize, torch_state_writer, train_loop
-from ..training.torch_state import TRAINING_FILE
+from ..llm.lora_state import TrainableStateMixin
+from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
 from .loss import reward_accuracy, sdpo_loss
 
 __all__ = ["SDPOConfig", "build_prompt", "train_sdpo"]
@@ -151,7 +151,7 @@ def _summed_logprobs(model, tokenizer, prompts: list[str], answers: list[str]):
     return torch.stack(out)
 
 
-class _Stage:
+class _Stage(TrainableStateMixin):
     """One stage (SFT or S-DPO) as a :class:`semid.gen.training.Trainable`."""
 
     def __init__(self, name, model, tokenizer, optimizer, prompts, valid, titles, config: SDPOConfig, stage: str):
@@ -214,39 +214,6 @@ class _Stage:
             metrics["reward_accuracy"] = round(sum(self.accuracy) / len(self.accuracy), 4)
             self.accuracy = []
         return {**metrics, "users": len(self.valid)}
-
-    def weight_writers(self):
-        from safetensors.torch import save_file
-
-        def write(path):
-            save_file({n: p.detach().contiguous().clone() for n, p in self.model.named_parameters()
-                       if p.requires_grad}, str(path))
-
-        return {"trainable.safetensors": write}
-
-    def training_writers(self):
-        import torch
-
-        return {TRAINING_FILE: torch_state_writer(lambda: {"optimizer": self.optimizer.state_dict(),
-                                                           "rng": {"torch": torch.get_rng_state()}})}
-
-    def load_weights(self, directory: Path) -> None:
-        import torch
-        from safetensors.torch import load_file
-
-        params = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for name, value in load_file(str(directory / "trainable.safetensors")).items():
-                params[name].copy_(value)
-
-    def restore(self, directory: Path) -> None:
-        import torch
-
-        self.load_weights(directory)
-        training = load_torch_state(directory / TRAINING_FILE)
-        self.optimizer.load_state_dict(training["optimizer"])
-        torch.set_rng_state(training["rng"]["torch"])
-
 
 def train_sdpo(dataset, out, config: SDPOConfig, *, budget_minutes: float | None = None, resume: bool = False,
                overwrite: bool = False, progress: bool = True) -> dict[str, Any]:

@@ -32,8 +32,8 @@ from semid.params import above, at_least, in_half_open
 from semid.settings import Settings, setting
 
 from ..runs import discard_on_failure, open_or_create_run
-from ..training import Budget, Distributed, LoopSettings, load_torch_state, summarize, torch_state_writer, train_loop
-from ..training.torch_state import TRAINING_FILE
+from ..llm.lora_state import TrainableStateMixin
+from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
 from .data import build_samples, render_prompt, split_samples
 
 __all__ = ["TallRecConfig", "TallRecTrainable", "train_tallrec", "yes_no_token_ids", "yes_probability"]
@@ -116,7 +116,7 @@ def yes_probability(model, tokenizer, prompts: list[str], yes: int, no: int, *, 
     return np.concatenate(out) if out else np.zeros(0)
 
 
-class TallRecTrainable:
+class TallRecTrainable(TrainableStateMixin):
     """TALLRec's part of the shared loop: few-shot yes/no batches, causal-LM loss, validation AUC."""
 
     name = "tallrec"
@@ -172,42 +172,6 @@ class TallRecTrainable:
     def validate(self) -> dict[str, Any]:
         scores = yes_probability(self.model, self.tokenizer, self.valid_prompts, self.yes, self.no)
         return {"auc": round(auc(scores, self.valid_labels), 6), "users": len(self.valid_labels)}
-
-    def weight_writers(self):
-        from safetensors.torch import save_file
-
-        def write(path):
-            weights = {n: p.detach().contiguous().clone() for n, p in self.model.named_parameters() if p.requires_grad}
-            save_file(weights, str(path))
-
-        return {"trainable.safetensors": write}
-
-    def training_writers(self):
-        import torch
-
-        return {TRAINING_FILE: torch_state_writer(lambda: {
-            "optimizer": self.optimizer.state_dict(), "rng": {"torch": torch.get_rng_state()}, "step": self.step,
-        })}
-
-    def load_weights(self, directory: Path) -> None:
-        import torch
-        from safetensors.torch import load_file
-
-        weights = load_file(str(directory / "trainable.safetensors"))
-        params = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for name, value in weights.items():
-                params[name].copy_(value)
-
-    def restore(self, directory: Path) -> None:
-        import torch
-
-        self.load_weights(directory)
-        training = load_torch_state(directory / TRAINING_FILE)
-        self.optimizer.load_state_dict(training["optimizer"])
-        torch.set_rng_state(training["rng"]["torch"])
-        self.step = int(training["step"])
-
 
 #: Settings that may change when a run is resumed.
 RESUMABLE = frozenset({"max_epochs", "patience", "checkpoint_minutes", "eval_every"})
