@@ -13,6 +13,25 @@ import click
 __all__ = ["commands"]
 
 
+def _run_options(what: str):
+    """The options every trainer shares, with one meaning: budget, settings, resume, overwrite, quiet."""
+
+    def apply(function):
+        for option in reversed([
+            click.option("--budget-minutes", type=float, default=None,
+                         help="Wall-clock budget of this invocation, validation included; --resume continues."),
+            click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                         help=f"{what} setting, typed like its default (repeatable)."),
+            click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint."),
+            click.option("--overwrite", is_flag=True, help=f"Replace a {what} run in --out."),
+            click.option("--quiet", is_flag=True, help="No progress bars."),
+        ]):
+            function = option(function)
+        return function
+
+    return apply
+
+
 def _backend_options(function):
     function = click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
                             help="On-disk cache of server answers (reruns are free and reproducible).")(function)
@@ -70,12 +89,7 @@ def llmrank_cmd(data_dir, index_dir, users, split, settings, out, overwrite, llm
 @click.option("--llm", default=None, help="Local causal LM folder (default: SmolLM2-135M-Instruct).")
 @click.option("--samples", type=int, default=64, show_default=True, help="Few-shot training samples (16, 64, 256).")
 @click.option("--max-epochs", type=int, default=200, show_default=True)
-@click.option("--budget-minutes", type=float, default=None,
-              help="Wall-clock budget of this invocation, validation included; --resume continues.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="TALLRec setting (repeatable).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out.")
-@click.option("--overwrite", is_flag=True, help="Replace a TALLRec run in --out.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_run_options("TALLRec")
 def train_tallrec_cmd(data_dir, out_dir, llm, samples, max_epochs, budget_minutes, settings, resume, overwrite, quiet):
     """TALLRec: LoRA rec-tuning on yes/no questions, early stopping on validation AUC; JSON summary
     with the test AUC of the best checkpoint and of the untuned model."""
@@ -99,12 +113,7 @@ def train_tallrec_cmd(data_dir, out_dir, llm, samples, max_epochs, budget_minute
               help="Directory for the two stage runs (OUT/sft, OUT/sdpo).")
 @click.option("--llm", default=None, help="Local causal LM folder (default: SmolLM2-135M-Instruct).")
 @click.option("--negatives", type=int, default=3, show_default=True, help="Rejected answers per prompt (1 = DPO).")
-@click.option("--budget-minutes", type=float, default=None,
-              help="Wall-clock budget of this invocation (both stages); --resume continues.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="S-DPO setting (repeatable).")
-@click.option("--resume", is_flag=True, help="Continue the runs in --out.")
-@click.option("--overwrite", is_flag=True, help="Replace the S-DPO runs in --out.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_run_options("S-DPO")
 def train_sdpo_cmd(data_dir, out_dir, llm, negatives, budget_minutes, settings, resume, overwrite, quiet):
     """S-DPO: SFT, then softmax DPO against the frozen SFT model; JSON with both stages' test HR@1
     (hits / all prompts and hits / valid answers), the valid ratio and the gain."""
@@ -127,12 +136,7 @@ def train_sdpo_cmd(data_dir, out_dir, llm, negatives, budget_minutes, settings, 
 @click.option("--cf-run", default=None, help="SASRec run (`semid cf train sasrec`) whose item embeddings LLaRA uses.")
 @click.option("--index", "index_dir", default=None, help="semid index for --set item_source=index.")
 @click.option("--llm", default=None, help="Local causal LM folder (default: SmolLM2-135M-Instruct).")
-@click.option("--budget-minutes", type=float, default=None,
-              help="Wall-clock budget of this invocation, validation included; --resume continues.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="LLaRA setting (repeatable).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out.")
-@click.option("--overwrite", is_flag=True, help="Replace a LLaRA run in --out.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_run_options("LLaRA")
 def train_llara_cmd(data_dir, out_dir, cf_run, index_dir, llm, budget_minutes, settings, resume, overwrite, quiet):
     """LLaRA: titles plus projected SASRec (or semid code) embeddings, easy-to-hard curriculum, LoRA;
     JSON with the test HR@1 (hits / all prompts and hits / valid answers) and the valid ratio."""
@@ -183,12 +187,7 @@ def crs_cmd(redial_dir, turns, seed, max_new_tokens, out, overwrite, llm, server
 @click.option("--data", "data_dir", required=True, help="Dataset directory (or builtin:NAME).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Run directory.")
 @click.option("--llm", default=None, help="Local causal LM folder (default: SmolLM2-135M-Instruct).")
-@click.option("--budget-minutes", type=float, default=None,
-              help="Wall-clock budget of this invocation, validation included; --resume continues.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="InstructRec setting (repeatable).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out.")
-@click.option("--overwrite", is_flag=True, help="Replace an InstructRec run in --out.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_run_options("InstructRec")
 def train_instructrec_cmd(data_dir, out_dir, llm, budget_minutes, settings, resume, overwrite, quiet):
     """InstructRec (re-implemented from the paper; no official code): LoRA on a mixture of pointwise,
     pairwise, matching and reranking instructions; reranking HR@1/5/10 and NDCG@5/10 before and after."""
@@ -262,12 +261,7 @@ def chat_cmd(data_dir, db_path, planner, simulate_users, turns, llm, server, mod
               help="An index with fixed-length codes (pq, rqkmeans, rqvae, ...).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Run directory.")
 @click.option("--max-epochs", type=int, default=None, help="Upper bound on epochs (default 150).")
-@click.option("--budget-minutes", type=float, default=None,
-              help="Wall-clock budget of this invocation, validation included; --resume continues.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Setting (repeatable).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out.")
-@click.option("--overwrite", is_flag=True, help="Replace an rpg run in --out.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_run_options("model")
 def train_rpg_cmd(data_dir, index_dir, out_dir, max_epochs, budget_minutes, settings, resume, overwrite, quiet):
     """RPG-style parallel generator: every code of the next item at once, a loss at every position,
     exact full ranking (mean per-code log-probability over the catalogue). JSON summary."""
