@@ -24,7 +24,7 @@ def train() -> None:
 @click.option("--data", "data_dir", required=True, help="Dataset directory or builtin:NAME.")
 @click.option("--index", "index_dir", required=True, type=click.Path(path_type=Path), help="Index directory (semid build-index).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
-@click.option("--budget-minutes", type=float, default=None, help="Stop this invocation after M minutes (checkpointed; --resume continues).")
+@click.option("--budget-minutes", type=float, default=None, help="Wall-clock budget of this invocation, validation included (checkpointed; --resume continues).")
 @click.option("--max-epochs", type=int, default=None, help="Upper bound on epochs (default 200).")
 @click.option("--seed", type=int, default=None, help="Seed of initialisation, data order and validation sample.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from its last checkpoint.")
