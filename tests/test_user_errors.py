@@ -124,3 +124,18 @@ def test_identical_embeddings_are_warned_about(tmp_path, caplog):
 
 def test_multi_line_messages_are_joined_not_cut():
     assert one_line("first\n  second\n\nthird") == "first; second; third"
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    """As root every path is writable, so the operating system's answer is simulated for one folder."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(locked) else real_access(path, mode))
+    result = _invoke("build-index", "--data", DATA, "--scheme", "random", "--out", str(locked / "idx"))
+    _one_error_line(result, "is not writable")
+    started = __import__("time").monotonic()
+    embedded = _invoke("embed", "--data", DATA, "--out", str(locked / "e.npz"), "--no-cache")
+    _one_error_line(embedded, "is not writable")
+    assert __import__("time").monotonic() - started < 5  # refused before minutes of embedding
+    assert list(locked.iterdir()) == []
