@@ -54,8 +54,11 @@ def _backend_options(function):
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Write the full result (with every answer) to this JSON file.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@click.option("--positions", default=None,
+              help="Position-bias study: comma-separated fixed target positions (e.g. 0,5,10,15,19), one run each.")
 @_backend_options
-def llmrank_cmd(data_dir, index_dir, users, split, settings, out, overwrite, llm, server, model_name, cache_dir):
+def llmrank_cmd(data_dir, index_dir, users, split, settings, out, overwrite, positions, llm, server, model_name,
+                cache_dir):
     """Zero-shot ranking of 20 candidates by an LLM (LLMRank); metrics JSON on stdout.
 
     Reports NDCG/recall@{1,5,10,20} within the candidates, both HR@1 definitions, the parse
@@ -76,7 +79,20 @@ def llmrank_cmd(data_dir, index_dir, users, split, settings, out, overwrite, llm
     dataset = semid.load_dataset(data_dir)
     index = semid.load(index_dir) if index_dir is not None else None
     backend = make_backend(llm, server=server, model=model_name, cache_dir=cache_dir)
-    result = llmrank_evaluate(backend, dataset, config, index=index, users=users, split=split)
+    if positions:
+        try:
+            fixed = [int(p) for p in positions.split(",") if p.strip()]
+        except ValueError:
+            raise ParameterError(f"--positions expects comma-separated integers, got {positions!r}") from None
+        study = {}
+        for position in fixed:
+            run = llmrank_evaluate(backend, dataset, config.with_assignments({"position": str(position)}),
+                                   index=index, users=users, split=split)
+            study[str(position)] = run["metrics"]
+        result = {"method": "llmrank position-bias study", "settings": config.to_dict(), "users": users,
+                  "metrics_by_target_position": study}
+    else:
+        result = llmrank_evaluate(backend, dataset, config, index=index, users=users, split=split)
     if out is not None:
         write_json(out, result)
         click.echo(f"wrote {out}", err=True)

@@ -134,3 +134,11 @@ def test_command_line(data, tiny, tmp_path):
     assert len(json.loads(out.read_text())["records"]) == 2
     bad = CliRunner().invoke(cli, ["llmrank", "--data", DATA, "--server", "http://127.0.0.1:9/v1"])
     assert bad.exit_code == 1 and "--server needs --model" in bad.output
+
+
+def test_position_bias_study(data, tiny):
+    result = CliRunner().invoke(cli, ["llmrank", "--data", DATA, "--llm", str(tiny), "--users", "2", "--set",
+                                      "max_new_tokens=6", "--set", "candidates=5", "--positions", "0,4"])
+    assert result.exit_code == 0, result.output
+    study = json.loads(result.stdout)["metrics_by_target_position"]
+    assert set(study) == {"0", "4"} and all("ndcg@10" in m for m in study.values())
