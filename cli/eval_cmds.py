@@ -148,7 +148,9 @@ def _parse_ks(text: str) -> list[int]:
 @click.option("--data", "data_dir", required=True, help="Dataset directory or builtin:NAME.")
 @click.option("--split", type=click.Choice(["test", "valid"]), default="test", show_default=True)
 @click.option("--beams", type=int, default=20, show_default=True, help="Beams per user (generative runs).")
-@click.option("--decoding", type=click.Choice(["beam", "d3"]), default="beam", show_default=True)
+@click.option("--decoding", type=click.Choice(["beam", "d3", "graph"]), default="beam", show_default=True,
+              help="beam: trie-constrained beam search (exact full ranking for rpg runs); d3: with an assistant; "
+              "graph: RPG's graph-constrained decoding (rpg runs).")
 @click.option("--assistant", default=None, help="D3 assistant: 'popularity' or a CF run directory.")
 @click.option("--alpha", type=float, default=None, help="D3 assistant weight in [0, 1] (default 0.1 with an assistant).")
 @click.option("--k", "k_text", default="1,5,10,20", show_default=True, help="Cut-offs, comma separated.")

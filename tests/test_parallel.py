@@ -85,3 +85,35 @@ def test_train_evaluate_recommend(data, index, tmp_path):
     history = ",".join(data.sequences.items[0][:3])
     shown = CliRunner().invoke(cli, ["recommend", str(tmp_path / "run"), "--history", history, "--k", "4"])
     assert shown.exit_code == 0 and len(shown.stdout.strip().splitlines()) == 4
+
+
+def test_graph_decoding_finds_the_exact_top_items(data, index):
+    from semid.gen.parallel import ParallelRecommender, build_code_graph
+
+    torch.manual_seed(0)
+    model = ParallelModel(ParallelConfig(**TINY), index).eval()
+    graph = build_code_graph(index.codes, edges=30)
+    assert graph.shape == (len(index.item_ids), 30) and not (graph == np.arange(len(graph))[:, None]).any()
+    shared = [(index.codes[0] == index.codes[j]).sum() for j in graph[0]]
+    assert shared == sorted(shared, reverse=True)  # neighbours ordered by shared codes
+    histories = [s[:-1][-6:] for s in data.sequences.items[:20]]
+    exact = ParallelRecommender(model, index.item_ids, max_history=6).recommend(histories, 10)
+    walk = ParallelRecommender(model, index.item_ids, max_history=6, decoding="graph", edges=30, beam=20,
+                               steps=3).recommend(histories, 10)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, walk)])
+    assert all(len(w) == 10 and set(w) <= set(index.item_ids) for w in walk) and overlap >= 0.5
+    full = ParallelRecommender(model, index.item_ids, max_history=6, decoding="graph", edges=len(index.item_ids) - 1,
+                               beam=20, steps=1).recommend(histories, 10)
+    assert full == exact  # a complete graph visits every item: exactly the exact ranking
+
+
+def test_evaluate_with_graph_decoding(data, index, tmp_path):
+    index.save(tmp_path / "idx")
+    settings = [a for k, v in {**TINY, "batch_size": 64, "warmup_steps": 5, "eval_users": 10}.items()
+                for a in ("--set", f"{k}={v}")]
+    assert CliRunner().invoke(cli, ["train", "rpg", "--data", DATA, "--index", str(tmp_path / "idx"), "--out",
+                                    str(tmp_path / "run"), "--max-epochs", "1", "--quiet", *settings]).exit_code == 0
+    result = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "run"), "--data", DATA, "--users", "20",
+                                      "--decoding", "graph", "--beams", "10"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["model"]["ranking"].startswith("graph-constrained")

@@ -21,7 +21,7 @@ from semid.errors import ParameterError
 from semid.params import above, at_least, in_half_open
 from semid.settings import Settings, setting
 
-__all__ = ["ParallelConfig", "ParallelModel", "item_code_tokens"]
+__all__ = ["ParallelConfig", "ParallelModel", "build_code_graph", "item_code_tokens"]
 
 
 @dataclass
@@ -120,6 +120,20 @@ class ParallelModel(nn.Module):
         return total / len(logps)
 
     @torch.no_grad()
+    def last_logps(self, items: torch.Tensor) -> list[torch.Tensor]:
+        """Per level, ``float (B, K_l)`` log-probabilities of the next item's code after each history."""
+        return [lp[:, -1] for lp in self.forward(items)]
+
+    @torch.no_grad()
+    def score_items(self, logps: list[torch.Tensor], rows: torch.Tensor) -> torch.Tensor:
+        """``float (B, M)`` scores of items ``rows`` (``int64 (B, M)``, 0-based) from :meth:`last_logps`."""
+        codes = self.item_tokens[rows + 1] - self.level_offsets  # (B, M, L)
+        total = torch.zeros(rows.shape, dtype=logps[0].dtype)
+        for level, logp in enumerate(logps):
+            total += logp.gather(1, codes[..., level])
+        return total / len(logps)
+
+    @torch.no_grad()
     def score_all(self, items: torch.Tensor) -> torch.Tensor:
         """Exact full ranking: ``float (B, n_items)`` mean log-probability of every item's codes after the history."""
         logps = [lp[:, -1] for lp in self.forward(items)]  # (B, K_l) at the last position
@@ -128,3 +142,34 @@ class ParallelModel(nn.Module):
         for level, logp in enumerate(logps):
             scores += logp[:, codes[:, level]]
         return scores / len(logps)
+
+
+def build_code_graph(codes, edges: int = 200):
+    """``int64 (n_items, edges)``: each item's neighbours, the items sharing the most codes with it (RPG's graph).
+
+    Ties break by item order; an item is never its own neighbour. ``codes``: ``int (n_items, L)``.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    codes = np.asarray(codes)
+    n, levels = codes.shape
+    offsets = np.concatenate([[0], np.cumsum(codes.max(axis=0) + 1)[:-1]])
+    cols = (codes + offsets[None, :]).ravel()
+    rows = np.repeat(np.arange(n), levels)
+    onehot = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(n, int(cols.max()) + 1))
+    shared = (onehot @ onehot.T).tocsr()
+    shared.setdiag(0)
+    shared.eliminate_zeros()
+    edges = min(edges, n - 1)
+    out = np.zeros((n, edges), dtype=np.int64)
+    for i in range(n):
+        start, end = shared.indptr[i], shared.indptr[i + 1]
+        neighbours, weights = shared.indices[start:end], shared.data[start:end]
+        order = np.lexsort((neighbours, -weights))[:edges]
+        chosen = neighbours[order]
+        if len(chosen) < edges:  # too few items share a code: fill with the first others, in order
+            rest = np.setdiff1d(np.arange(n), np.concatenate([chosen, [i]]), assume_unique=False)[: edges - len(chosen)]
+            chosen = np.concatenate([chosen, rest])
+        out[i] = chosen
+    return out

@@ -42,19 +42,60 @@ def _windows(sequences: Sequence[Sequence[int]], width: int) -> torch.Tensor:
 
 
 class ParallelRecommender:
-    """A :class:`semid.evaluation.Recommender` over every item, by exact scoring (no beam, always valid)."""
+    """A :class:`semid.evaluation.Recommender` over every item (always valid).
 
-    def __init__(self, model: ParallelModel, item_ids: Sequence[str], *, max_history: int):
+    ``decoding="exact"``: every item scored (one gather-and-sum). ``decoding="graph"``: RPG's
+    graph-constrained decoding: a beam of ``beam`` items, started from the best of a seeded sample,
+    is moved ``steps`` times to the best of its neighbours in the code graph
+    (:func:`build_code_graph`, ``edges`` per item); only visited items are scored.
+    """
+
+    def __init__(self, model: ParallelModel, item_ids: Sequence[str], *, max_history: int, decoding: str = "exact",
+                 edges: int = 200, beam: int = 20, steps: int = 3, seed: int = 0):
+        from semid.errors import ParameterError
+
+        if decoding not in ("exact", "graph"):
+            raise ParameterError(f"decoding must be 'exact' or 'graph', got {decoding!r}")
         self.model, self.item_ids, self.max_history = model, list(item_ids), max_history
         self.row = {item: i + 1 for i, item in enumerate(self.item_ids)}
+        self.decoding, self.beam, self.steps, self.seed = decoding, beam, steps, seed
+        self.graph = None
+        if decoding == "graph":
+            from .model import build_code_graph
+
+            codes = (model.item_tokens[1:] - model.level_offsets).numpy()
+            self.graph = torch.from_numpy(build_code_graph(codes, edges))
 
     def evaluation_settings(self) -> dict:
+        if self.decoding == "graph":
+            return {"ranking": f"graph-constrained: beam {self.beam}, {self.steps} steps, "
+                               f"{self.graph.shape[1]} edges per item", "max_history": self.max_history}
         return {"ranking": "exact: mean of per-code log-probabilities over every item", "max_history": self.max_history}
+
+    def _graph_scores(self, windows: torch.Tensor, k: int) -> torch.Tensor:
+        """Scores with ``-inf`` for items the graph walk never visited: ``float (B, n_items)``."""
+        n = len(self.item_ids)
+        logps = self.model.last_logps(windows)
+        batch = windows.shape[0]
+        scores = torch.full((batch, n), float("-inf"))
+        generator = torch.Generator().manual_seed(self.seed)
+        width = max(self.beam, k)
+        start = torch.stack([torch.randperm(n, generator=generator)[: min(n, 8 * width)] for _ in range(batch)])
+        s = self.model.score_items(logps, start)
+        scores.scatter_(1, start, s)
+        beam = start.gather(1, s.topk(min(width, start.shape[1]), dim=1).indices)
+        for _ in range(self.steps):
+            neighbours = self.graph[beam].reshape(batch, -1)
+            s = self.model.score_items(logps, neighbours)
+            scores.scatter_(1, neighbours, s)
+            beam = scores.topk(width, dim=1).indices
+        return scores
 
     def recommend(self, histories, k, *, exclude=None, users=None):
         rows = [[self.row[i] for i in h if i in self.row] for h in histories]
         self.model.eval()
-        scores = self.model.score_all(_windows(rows, self.max_history))
+        windows = _windows(rows, self.max_history)
+        scores = self.model.score_all(windows) if self.decoding == "exact" else self._graph_scores(windows, k)
         if exclude is not None:
             for b, items in enumerate(exclude):
                 cols = [self.row[i] - 1 for i in items if i in self.row]
@@ -178,4 +219,7 @@ def load_recommender(run_path, *, dataset=None, index=None, checkpoint="best", d
     directory, _ = run.load_checkpoint(checkpoint)
     model.load_state_dict(load_file(str(directory / "model.safetensors")))
     model.eval()
-    return ParallelRecommender(model, tokenizer.item_ids, max_history=config.max_history)
+    options = dict(decoding or {})
+    mode = "graph" if options.get("decoding") == "graph" else "exact"
+    beam = int(options.get("num_beams") or 20)
+    return ParallelRecommender(model, tokenizer.item_ids, max_history=config.max_history, decoding=mode, beam=beam)
