@@ -117,3 +117,18 @@ def test_evaluate_with_graph_decoding(data, index, tmp_path):
                                       "--decoding", "graph", "--beams", "10"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["settings"]["model"]["ranking"].startswith("graph-constrained")
+
+
+def test_skipping_all_padding_columns_changes_nothing(index):
+    torch.manual_seed(0)
+    model = ParallelModel(ParallelConfig(**TINY), index).eval()
+    items = torch.tensor([[0, 0, 0, 4, 8, 15], [0, 0, 0, 0, 3, 9]])
+    trimmed = model.score_all(items)
+    mask = (items > 0).long()
+    positions = torch.arange(items.shape[1]).expand(2, -1)
+    full = model.transformer(inputs_embeds=model.item_embeddings(items), attention_mask=mask,
+                             position_ids=positions).last_hidden_state
+    reference = model._level_logps(full[:, -1])
+    codes = model.item_tokens[1:] - model.level_offsets
+    expected = sum(lp[:, codes[:, lv]] for lv, lp in enumerate(reference)) / len(reference)
+    torch.testing.assert_close(trimmed, expected, rtol=1e-4, atol=1e-5)

@@ -95,34 +95,55 @@ class ParallelModel(nn.Module):
         """Mean of the code-token embeddings of items ``rows`` (any shape): ``float (..., d)``."""
         return self.embedding(self.item_tokens[rows]).mean(-2)
 
-    def forward(self, items: torch.Tensor) -> list[torch.Tensor]:
-        """Per level, ``float (B, T, K_l)`` log-probabilities of the next item's code at every position."""
-        mask = (items > 0).long()
-        hidden = self.transformer(inputs_embeds=self.item_embeddings(items), attention_mask=mask).last_hidden_state
-        queries = self.head(hidden).view(*hidden.shape[:2], len(self.level_sizes), -1)  # (B, T, L, d)
+    def _hidden(self, items: torch.Tensor) -> torch.Tensor:
+        """States ``float (B, T, d)``; columns that are padding in every row are skipped (their states are 0).
+
+        Windows are left padded, so the skipped columns come first; positions keep their place in
+        the full window (explicit ``position_ids``), so trimming never changes a result.
+        """
+        real = (items > 0).any(0)
+        first = int(real.nonzero()[0]) if bool(real.any()) else items.shape[1] - 1
+        kept = items[:, first:]
+        positions = torch.arange(first, items.shape[1]).expand(len(items), -1)
+        states = self.transformer(inputs_embeds=self.item_embeddings(kept), attention_mask=(kept > 0).long(),
+                                  position_ids=positions).last_hidden_state
+        if first == 0:
+            return states
+        return torch.cat([states.new_zeros(len(items), first, states.shape[-1]), states], dim=1)
+
+    def _level_logps(self, hidden: torch.Tensor) -> list[torch.Tensor]:
+        """Per level, ``float (..., K_l)`` log-probabilities from states ``float (..., d)``."""
+        queries = self.head(hidden).view(*hidden.shape[:-1], len(self.level_sizes), -1)  # (..., L, d)
         out = []
         for level, size in enumerate(self.level_sizes):
             table = self.embedding.weight[self.level_offsets[level] : self.level_offsets[level] + size]
-            logits = F.normalize(queries[:, :, level], dim=-1) @ F.normalize(table, dim=-1).T
+            logits = F.normalize(queries[..., level, :], dim=-1) @ F.normalize(table, dim=-1).T
             out.append(torch.log_softmax(logits / self.config.temperature, dim=-1))
         return out
 
+    def forward(self, items: torch.Tensor) -> list[torch.Tensor]:
+        """Per level, ``float (B, T, K_l)`` log-probabilities of the next item's code at every position."""
+        return self._level_logps(self._hidden(items))
+
     def loss(self, items: torch.Tensor) -> torch.Tensor:
-        """Mean over real positions and code levels of the next item's code cross-entropy."""
+        """Mean over real positions and code levels of the next item's code cross-entropy.
+
+        The head runs only at positions with a real input and a real target (windows are mostly
+        padding for short histories, and the per-level logits are most of the cost).
+        """
         inputs, targets = items[:, :-1], items[:, 1:]
-        logps = self.forward(inputs)
         valid = (inputs > 0) & (targets > 0)
-        codes = (self.item_tokens[targets] - self.level_offsets).clamp(min=0)  # (B, T, L); padding masked below
+        logps = self._level_logps(self._hidden(inputs)[valid])  # per level (N, K_l)
+        codes = self.item_tokens[targets[valid]] - self.level_offsets  # (N, L)
         total = 0.0
         for level, logp in enumerate(logps):
-            picked = logp.gather(-1, codes[..., level : level + 1]).squeeze(-1)
-            total = total - picked[valid].mean()
+            total = total - logp.gather(1, codes[:, level : level + 1]).mean()
         return total / len(logps)
 
     @torch.no_grad()
     def last_logps(self, items: torch.Tensor) -> list[torch.Tensor]:
         """Per level, ``float (B, K_l)`` log-probabilities of the next item's code after each history."""
-        return [lp[:, -1] for lp in self.forward(items)]
+        return self._level_logps(self._hidden(items)[:, -1])
 
     @torch.no_grad()
     def score_items(self, logps: list[torch.Tensor], rows: torch.Tensor) -> torch.Tensor:
@@ -136,7 +157,7 @@ class ParallelModel(nn.Module):
     @torch.no_grad()
     def score_all(self, items: torch.Tensor) -> torch.Tensor:
         """Exact full ranking: ``float (B, n_items)`` mean log-probability of every item's codes after the history."""
-        logps = [lp[:, -1] for lp in self.forward(items)]  # (B, K_l) at the last position
+        logps = self.last_logps(items)  # (B, K_l) at the last position
         codes = self.item_tokens[1:] - self.level_offsets  # (N, L)
         scores = torch.zeros(items.shape[0], codes.shape[0])
         for level, logp in enumerate(logps):
