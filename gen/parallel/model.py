@@ -87,7 +87,8 @@ class ParallelModel(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.02)
         gpt = GPT2Config(n_layer=config.n_layers, n_embd=config.d_model, n_head=config.n_heads,
                          n_inner=config.d_ff, n_positions=config.max_history, embd_pdrop=config.dropout,
-                         attn_pdrop=config.dropout, resid_pdrop=config.dropout, vocab_size=1)
+                         attn_pdrop=config.dropout, resid_pdrop=config.dropout, vocab_size=1,
+                         bos_token_id=0, eos_token_id=0)  # no token vocabulary: items enter as embeddings
         self.transformer = GPT2Model(gpt)
         self.head = nn.Linear(config.d_model, config.d_model * len(sizes))
 
