@@ -93,8 +93,13 @@ class ParallelModel(nn.Module):
         self.head = nn.Linear(config.d_model, config.d_model * len(sizes))
 
     def item_embeddings(self, rows: torch.Tensor) -> torch.Tensor:
-        """Mean of the code-token embeddings of items ``rows`` (any shape): ``float (..., d)``."""
-        return self.embedding(self.item_tokens[rows]).mean(-2)
+        """Mean of the code-token embeddings of items ``rows`` (any shape): ``float (..., d)``.
+
+        Each distinct item is pooled once (a batch of left-padded windows is mostly padding and
+        repeats, and pooling dozens of codes per position is the model's costliest step).
+        """
+        unique, inverse = torch.unique(rows, return_inverse=True)
+        return self.embedding(self.item_tokens[unique]).mean(-2)[inverse]
 
     def _hidden(self, items: torch.Tensor) -> torch.Tensor:
         """States ``float (B, T, d)``; columns that are padding in every row are skipped (their states are 0).
