@@ -29,11 +29,13 @@ def index(data):
     return semid.make("pq", m=4, codebook_size=8, n_iter=5, disambiguation="always").fit(data.items, embeddings=x)
 
 
-def test_item_input_is_the_mean_of_its_code_embeddings(index):
+def test_item_input_pools_its_code_embeddings(index):
     torch.manual_seed(0)
-    model = ParallelModel(ParallelConfig(**TINY), index)
     tokens = item_code_tokens(index)
-    torch.testing.assert_close(model.item_embeddings(torch.tensor([3]))[0], model.embedding.weight[tokens[3]].mean(0))
+    for pooling, reduce in (("sum", torch.sum), ("mean", torch.mean)):
+        model = ParallelModel(ParallelConfig(**TINY, pooling=pooling), index)
+        expected = reduce(model.embedding.weight[tokens[3]], 0)
+        torch.testing.assert_close(model.item_embeddings(torch.tensor([3, 3, 0]))[0], expected)
     assert tokens.shape == (len(index.item_ids) + 1, index.codes.shape[1])
 
 

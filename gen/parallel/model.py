@@ -37,6 +37,8 @@ class ParallelConfig(Settings):
     dropout: float = setting(0.5, "embedding and attention dropout", check=in_half_open(0.0, 1.0))
     max_history: int = setting(50, "most recent history items", check=at_least(1))
     temperature: float = setting(0.03, "temperature of the cosine logits", check=above(0.0))
+    pooling: str = setting("sum", "how an item's code embeddings make its input: sum, or mean (a mean of L "
+                           "codes is sqrt(L) times smaller than the position embeddings)", choices=("sum", "mean"))
     lr: float = setting(0.01, "AdamW learning rate (RPG, Beauty)", check=above(0.0))
     weight_decay: float = setting(0.0, "AdamW weight decay", check=at_least(0.0))
     warmup_steps: int = setting(10_000, "linear warm-up, then cosine decay", check=at_least(0))
@@ -93,13 +95,15 @@ class ParallelModel(nn.Module):
         self.head = nn.Linear(config.d_model, config.d_model * len(sizes))
 
     def item_embeddings(self, rows: torch.Tensor) -> torch.Tensor:
-        """Mean of the code-token embeddings of items ``rows`` (any shape): ``float (..., d)``.
+        """Sum (or mean, ``pooling``) of the code-token embeddings of items ``rows`` (any shape): ``float (..., d)``.
 
         Each distinct item is pooled once (a batch of left-padded windows is mostly padding and
         repeats, and pooling dozens of codes per position is the model's costliest step).
         """
         unique, inverse = torch.unique(rows, return_inverse=True)
-        return self.embedding(self.item_tokens[unique]).mean(-2)[inverse]
+        codes = self.embedding(self.item_tokens[unique])
+        pooled = codes.sum(-2) if self.config.pooling == "sum" else codes.mean(-2)
+        return pooled[inverse]
 
     def _hidden(self, items: torch.Tensor) -> torch.Tensor:
         """States ``float (B, T, d)``; columns that are padding in every row are skipped (their states are 0).
