@@ -34,7 +34,7 @@ class ParallelConfig(Settings):
     d_model: int = setting(448, "width", check=at_least(8))
     n_heads: int = setting(4, "attention heads", check=at_least(1))
     d_ff: int = setting(1024, "feed-forward width", check=at_least(1))
-    dropout: float = setting(0.5, "embedding and attention dropout", check=in_half_open(0.0, 1.0))
+    dropout: float = setting(0.5, "embedding and attention dropout (residuals keep GPT-2's 0.1)", check=in_half_open(0.0, 1.0))
     max_history: int = setting(50, "most recent history items", check=at_least(1))
     temperature: float = setting(0.03, "temperature of the cosine logits", check=above(0.0))
     pooling: str = setting("sum", "how an item's code embeddings make its input: sum, or mean (a mean of L "
@@ -89,7 +89,7 @@ class ParallelModel(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.02)
         gpt = GPT2Config(n_layer=config.n_layers, n_embd=config.d_model, n_head=config.n_heads,
                          n_inner=config.d_ff, n_positions=config.max_history, embd_pdrop=config.dropout,
-                         attn_pdrop=config.dropout, resid_pdrop=config.dropout, vocab_size=1,
+                         attn_pdrop=config.dropout, resid_pdrop=0.1, vocab_size=1,  # RPG: 0.5 on embeddings and attention only
                          bos_token_id=0, eos_token_id=0)  # no token vocabulary: items enter as embeddings
         self.transformer = GPT2Model(gpt)
         self.head = nn.Linear(config.d_model, config.d_model * len(sizes))
