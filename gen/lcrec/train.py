@@ -101,7 +101,8 @@ class LCRecTrainable(TrainableStateMixin):
     """LC-Rec's part of the shared loop (:mod:`semid.gen.training`): instruction batches and the response loss.
 
     Every rank takes its slice of each global batch; the learning rate follows
-    linear warm-up then linear decay over all epochs (LC-Rec's schedule).
+    linear warm-up then linear decay over all epochs (LC-Rec's schedule). There is no
+    validation during training (``eval_every=0``), so ``best`` is the final model.
     """
 
     name = "lcrec"
@@ -157,9 +158,6 @@ class LCRecTrainable(TrainableStateMixin):
 
     def restore_extra(self, training: dict) -> None:
         self.loss_ema = training.get("loss_ema")
-
-    def validate(self) -> dict:  # pragma: no cover - LC-Rec runs with eval_every=0 (see train_lcrec)
-        raise NotImplementedError("LC-Rec validation during training is not offered yet")
 
 def train_lcrec(
     data: str | os.PathLike[str] | Dataset,

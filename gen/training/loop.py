@@ -54,7 +54,11 @@ class Trainable(Protocol):
         """One optimizer step; returns ``(loss, training targets in the step over all ranks)``."""
 
     def validate(self) -> dict[str, Any]:
-        """Validation metrics (rank 0 only); must contain the loop's ``metric``."""
+        """Validation metrics (rank 0 only); must contain the loop's ``metric``.
+
+        Called only when ``LoopSettings.eval_every > 0``; a trainable that never validates
+        (LC-Rec today) need not define it, and ``best`` then holds the final weights.
+        """
 
     def weight_writers(self) -> Mapping[str, Writer]:
         """Writers of the files that hold the model (``best`` and ``last``)."""
