@@ -30,7 +30,7 @@ from semid.params import above, at_least
 from semid.settings import Settings, setting
 
 from .data import CFData
-from .lightgcn import normalized_adjacency
+from .lightgcn import mean_propagation, normalized_adjacency
 
 __all__ = ["AlphaRec", "AlphaRecConfig", "zero_shot_recommender"]
 
@@ -109,12 +109,8 @@ class AlphaRec(nn.Module):
         """Final ``(users, items)`` behaviour embeddings: MLP outputs propagated, mean over layers."""
         if self.adjacency is None:
             raise RuntimeError("AlphaRec.attach_graph() must be called before propagation")
-        layer = self.mlp(torch.cat([self.user_text, self.item_text]))
-        total = layer
-        for _ in range(self.config.n_layers):
-            layer = torch.sparse.mm(self.adjacency, layer)
-            total = total + layer
-        final = total / (self.config.n_layers + 1)
+        final = mean_propagation(self.adjacency, self.mlp(torch.cat([self.user_text, self.item_text])),
+                                 self.config.n_layers)
         return final[: self.n_users], final[self.n_users:]
 
     def train(self, mode: bool = True) -> AlphaRec:

@@ -66,6 +66,15 @@ def normalized_adjacency(users: np.ndarray, items: np.ndarray, n_users: int, n_i
     return torch.sparse_coo_tensor(index, torch.from_numpy(values).float(), (n, n), check_invariants=True).coalesce()
 
 
+def mean_propagation(adjacency: torch.Tensor, layer: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """LightGCN's propagation: ``mean(E_0, A E_0, ..., A^K E_0)`` for node embeddings ``float (N, d)``."""
+    total = layer
+    for _ in range(n_layers):
+        layer = torch.sparse.mm(adjacency, layer)
+        total = total + layer
+    return total / (n_layers + 1)
+
+
 class LightGCN(nn.Module):
     """LightGCN over ``n_users`` users and ``n_items`` items (item index 1-based at the API)."""
 
@@ -100,12 +109,8 @@ class LightGCN(nn.Module):
         """Final ``(users (n_users, d), items (n_items, d))`` embeddings: mean over layers 0..K."""
         if self.adjacency is None:
             raise RuntimeError("LightGCN.attach_graph() must be called before propagation")
-        layer = torch.cat([self.user_emb.weight, self.item_emb.weight])
-        total = layer
-        for _ in range(self.config.n_layers):
-            layer = torch.sparse.mm(self.adjacency, layer)
-            total = total + layer
-        final = total / (self.config.n_layers + 1)
+        final = mean_propagation(self.adjacency, torch.cat([self.user_emb.weight, self.item_emb.weight]),
+                                 self.config.n_layers)
         return final[: self.n_users], final[self.n_users:]
 
     def train(self, mode: bool = True) -> "LightGCN":

@@ -34,7 +34,7 @@ from semid.params import above, at_least, in_half_open
 from semid.settings import Settings, setting
 
 from .data import CFData
-from .lightgcn import LightGCN
+from .lightgcn import LightGCN, mean_propagation
 
 __all__ = ["RLMRec", "RLMRecConfig", "profile_texts", "write_profiles"]
 
@@ -100,13 +100,6 @@ class RLMRec(LightGCN):
         self.profile.copy_(torch.from_numpy(np.concatenate([users, items])))
         super().attach_graph(data)
 
-    def _propagate_from(self, layer: torch.Tensor) -> torch.Tensor:
-        total = layer
-        for _ in range(self.config.n_layers):
-            layer = torch.sparse.mm(self.adjacency, layer)
-            total = total + layer
-        return total / (self.config.n_layers + 1)
-
     def loss(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         config = self.config
         base = torch.cat([self.user_emb.weight, self.item_emb.weight])
@@ -115,7 +108,7 @@ class RLMRec(LightGCN):
         if config.mode == "gen":
             masked = torch.rand(len(base), generator=generator) < config.mask_ratio
             base = torch.where(masked[:, None], self.mask_token.expand_as(base), base)
-        final = self._propagate_from(base)
+        final = mean_propagation(self.adjacency, base, config.n_layers)
         if config.mode == "con":
             for nodes in (u, p, n):
                 extra = extra + _info_nce(final[nodes], self.to_cf(self.profile[nodes]), config.kd_temperature)
