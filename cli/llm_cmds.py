@@ -50,7 +50,7 @@ def _backend_options(function):
 @click.option("--users", type=int, default=200, show_default=True, help="Seeded sample of N users.")
 @click.option("--split", type=click.Choice(["test", "valid"]), default="test", show_default=True)
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="LLMRank setting, e.g. prompt=recency, bootstrap=3, scoring=loglik (repeatable).")
+              help="LLMRank setting, e.g. prompt=recency, bootstrap=3, scoring=loglik|constrained (repeatable).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Write the full result (with every answer) to this JSON file.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
@@ -178,10 +178,13 @@ def train_llara_cmd(data_dir, out_dir, cf_run, index_dir, llm, budget_minutes, s
 @click.option("--turns", type=int, default=300, show_default=True, help="Seeded sample of turns (0 = all 3,552).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--decoding", type=click.Choice(["generate", "constrained"]), default="generate", show_default=True,
+              help="generate: the paper (free text, mapped by edit distance); constrained: labelled variant, "
+                   "beams over catalogue titles (local model only).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Full result with every answer (JSON).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_backend_options
-def crs_cmd(redial_dir, turns, seed, max_new_tokens, out, overwrite, llm, server, model_name, cache_dir):
+def crs_cmd(redial_dir, turns, seed, max_new_tokens, decoding, out, overwrite, llm, server, model_name, cache_dir):
     """Zero-shot conversational recommendation on ReDIAL: the published prompt, 20 names mapped to
     the catalogue by edit distance, Recall/NDCG/MRR@{1,5,10,20} with 95% intervals in four settings."""
     from semid._io import check_output_file, write_json
@@ -192,7 +195,7 @@ def crs_cmd(redial_dir, turns, seed, max_new_tokens, out, overwrite, llm, server
         check_output_file(out, overwrite=overwrite)
     redial = load_redial(redial_dir)
     backend = make_backend(llm, server=server, model=model_name, cache_dir=cache_dir)
-    result = crs_evaluate(backend, redial, turns=turns, seed=seed, max_new_tokens=max_new_tokens)
+    result = crs_evaluate(backend, redial, turns=turns, seed=seed, max_new_tokens=max_new_tokens, decoding=decoding)
     if out is not None:
         write_json(out, result)
         click.echo(f"wrote {out}", err=True)

@@ -96,3 +96,19 @@ def test_command_line_with_a_real_model(tmp_path):
                                       "--max-new-tokens", "8"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["turns"] == 3
+
+
+def test_catalogue_constrained_variant_recommends_only_catalogue_titles(tmp_path, redial):
+    from _lcrec_tiny import build_tiny_model
+
+    tiny = build_tiny_model(tmp_path / "m", ["Police Academy (1984)", "Super Troopers (2001)"])
+    out = tmp_path / "crs.json"
+    result = CliRunner().invoke(cli, ["crs", "--redial", str(REDIAL), "--turns", "2", "--llm", str(tiny),
+                                      "--decoding", "constrained", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["decoding"] == "constrained" and "constrained variant" in summary["method"]
+    assert summary["parse_rate"] == 1.0
+    for record in json.loads(out.read_text())["records"]:
+        assert len(record["matched"]) == 20 and len({i for i, _ in record["matched"]}) == 20
+        assert all(item in redial.titles and distance == 0 for item, distance in record["matched"])

@@ -12,6 +12,12 @@ movies already mentioned in the dialogue. Rows are split into "recommendation"
 (the gold movie was not mentioned before) and "discussion" (it was: the
 repeated-item shortcut the paper found), with Recall / NDCG / MRR @{1,5,10,20}
 as mean, standard error and 95% interval.
+
+``decoding="constrained"`` is a labelled variant, not the paper's protocol: the
+same prompt, decoded by beam search that can only write a catalogue title (a
+token trie over every title, summed log-probabilities, 20 beams), so all 20
+recommendations are catalogue items by construction (distance 0) and no parsing
+or mapping is involved. It needs a local model.
 """
 
 from __future__ import annotations
@@ -118,21 +124,41 @@ def _summary(rows: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def crs_evaluate(backend, redial: ReDIAL, *, turns: int = 300, seed: int = 0, max_new_tokens: int = 256,
-                 progress: bool = True) -> dict[str, Any]:
-    """The zero-shot protocol on a seeded sample of ``turns`` turns (0 = all); results of the four settings."""
+                 decoding: str = "generate", progress: bool = True) -> dict[str, Any]:
+    """The zero-shot protocol on a seeded sample of ``turns`` turns (0 = all); results of the four settings.
+
+    ``decoding``: ``"generate"`` (the paper: free text, parsed and mapped to the catalogue) or
+    ``"constrained"`` (the labelled variant: beams over catalogue titles, see the module docstring).
+    """
     if turns < 0:
         raise ParameterError(f"turns must be >= 0, got {turns}")
+    if decoding not in ("generate", "constrained"):
+        raise ParameterError(f"decoding must be 'generate' or 'constrained', got {decoding!r}")
+    if decoding == "constrained" and not hasattr(backend, "rank_options"):
+        raise ParameterError("crs: decoding 'constrained' needs a local model (--llm); a server cannot "
+                             "constrain its decoding")
     chosen: list[Turn] = list(redial.turns)
     if turns and turns < len(chosen):
         picks = np.sort(np.random.default_rng(seed).choice(len(chosen), size=turns, replace=False))
         chosen = [chosen[i] for i in picks]
     started = time.perf_counter()
-    answers = []
-    for start in tqdm(range(0, len(chosen), 8), desc="crs", unit="batch", disable=not progress):
-        batch = chosen[start : start + 8]
-        answers.extend(backend.generate([PROMPT.format(t.dialogue) for t in batch], max_new_tokens=max_new_tokens))
-    seconds = time.perf_counter() - started
-    matches = [map_to_catalogue(extract_names(a), redial.titles) for a in answers]
+    answers: list[str] = []
+    if decoding == "constrained":
+        ids = list(redial.titles)
+        options = [redial.titles[i] for i in ids]
+        matches = []
+        for turn in tqdm(chosen, desc="crs (constrained)", unit="turn", disable=not progress):
+            beams = backend.rank_options(PROMPT.format(turn.dialogue), options, num_beams=max(KS))
+            matches.append([(ids[j], 0) for j, _ in beams])
+            answers.append("\n".join(f"{r + 1}. {options[j]}" for r, (j, _) in enumerate(beams)))
+        seconds = time.perf_counter() - started
+    else:
+        for start in tqdm(range(0, len(chosen), 8), desc="crs", unit="batch", disable=not progress):
+            batch = chosen[start : start + 8]
+            answers.extend(backend.generate([PROMPT.format(t.dialogue) for t in batch],
+                                            max_new_tokens=max_new_tokens))
+        seconds = time.perf_counter() - started
+        matches = [map_to_catalogue(extract_names(a), redial.titles) for a in answers]
     settings = {}
     for filtered in (False, True):
         for exclude_seen in (False, True):
@@ -147,7 +173,9 @@ def crs_evaluate(backend, redial: ReDIAL, *, turns: int = 300, seed: int = 0, ma
             settings[name] = {group: _summary(rows) for group, rows in groups.items()}
     parsed = sum(1 for m in matches if m)
     return {
-        "method": "zero-shot CRS (He et al., CIKM 2023)",
+        "method": "zero-shot CRS (He et al., CIKM 2023)" + (" (catalogue-constrained variant)"
+                                                              if decoding == "constrained" else ""),
+        "decoding": decoding,
         "backend": getattr(backend, "name", type(backend).__name__),
         "turns": len(chosen), "seed": seed, "max_new_tokens": max_new_tokens,
         "parse_rate": parsed / max(len(chosen), 1),

@@ -7,6 +7,11 @@ through two calls:
 - ``score(prompts, continuations)``: the log-likelihood (nats, summed over
   tokens) of each continuation after its prompt, for yes/no and list-wise scoring.
 
+Local models also offer ``rank_options(prompt, options, num_beams=...)``: beam
+search constrained to a closed set of option texts (the "trie-constrained output"
+variants of LLMRank and zero-shot CRS); a server cannot constrain its decoding,
+so those variants need a local model.
+
 :class:`LocalCausalLM` runs a transformers causal LM in this process (SmolLM2 by
 default, any local folder); :class:`semid.gen.llm.http_backend.OpenAICompatibleBackend`
 talks to a server (vLLM, llama.cpp, a hosted API). Prompts are plain strings;
@@ -133,6 +138,16 @@ class LocalCausalLM:
                 positions = torch.arange(len(head) - 1, len(head) + len(tail) - 1)
                 out.append(float(logp[r, positions, torch.tensor(tail, dtype=torch.long)].sum()) if tail else 0.0)
         return out
+
+
+    def rank_options(self, prompt: str, options: Sequence[str], *, num_beams: int) -> list[tuple[int, float]]:
+        """Constrained beam search: the answer must be one of ``options``; ``(index, log-prob)`` best first.
+
+        See :func:`semid.gen.llm.constrained.generate_among` (at most ``num_beams`` options).
+        """
+        from .constrained import generate_among
+
+        return generate_among(self.model, self.tokenizer, self._prompt_ids(prompt), options, num_beams=num_beams)
 
 
 def make_backend(llm: str | None = None, *, server: str | None = None, model: str | None = None,

@@ -11,6 +11,11 @@ bias). Variants, labelled as such in the results:
   log-likelihood of its rendering as the answer (every candidate gets a score,
   so nothing is unparsed; this is exact constrained output over the candidate
   set, which beam search over a candidate trie could only approximate);
+- ``scoring="constrained"``: the same answer prompt, decoded by beam search that
+  can only write one of the candidates (a token trie over their renderings,
+  summed log-probabilities, one beam per candidate); the beams' order is the
+  ranking, candidates no beam reached tie at the bottom. It needs a local model
+  (:meth:`LocalCausalLM.rank_options`);
 - ``rendering="sid"`` / ``"title+sid"`` with ``parser="sid"``: candidates shown
   with their semantic IDs from a semid index, answers parsed by trie match.
 
@@ -63,7 +68,7 @@ class LLMRankSettings(Settings):
     rendering: str = setting("title", "how items appear", choices=RENDERINGS)
     parser: str = setting("lcs", "how answers become rankings", choices=("lcs", "sid"))
     scoring: str = setting("generate", "write a ranking, or score each candidate's likelihood",
-                           choices=("generate", "loglik"))
+                           choices=("generate", "loglik", "constrained"))
     bootstrap: int = setting(1, "rounds with shuffled candidate orders, scores summed", check=at_least(1))
     position: str = setting("shuffle", "ground-truth position: 'shuffle' or a fixed 0-based index")
     max_new_tokens: int = setting(512, "answer length", check=at_least(1))
@@ -112,6 +117,19 @@ def rank_candidates(backend, lists: Sequence[CandidateList], renderer: ItemRende
                     scores[j] += value
                 parsed_any[:] = True
                 rounds_valid += 1
+                continue
+            if settings.scoring == "constrained":
+                if not hasattr(backend, "rank_options"):
+                    raise ParameterError("llmrank: scoring 'constrained' needs a local model (--llm); a server "
+                                         "cannot constrain its decoding (use scoring=loglik or generate)")
+                prompt = _answer_prompt(settings.prompt, history, shown, settings.domain)
+                beams = backend.rank_options(prompt, [" " + s for s in shown], num_beams=n)
+                for r, (j, _) in enumerate(beams):
+                    scores[order[j]] += n - r
+                    parsed_any[order[j]] = True
+                reached = {int(order[j]) for j, _ in beams}
+                scores[[j for j in range(n) if j not in reached]] += UNPARSED
+                rounds_valid += bool(beams)
                 continue
             prompt = build_prompt(settings.prompt, history, shown, domain=settings.domain)
             attempts = 3 if settings.retry_if_missing_target else 1
