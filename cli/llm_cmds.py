@@ -32,6 +32,13 @@ def _run_options(what: str):
     return apply
 
 
+def _paths_into(overrides: dict, **paths) -> None:
+    """Put the given command-line paths into ``overrides`` as absolute paths (runs resume from anywhere)."""
+    for key, value in paths.items():
+        if value is not None:
+            overrides[key] = str(Path(value).resolve())
+
+
 def _backend_options(function):
     function = click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
                             help="On-disk cache of server answers (reruns are free and reproducible).")(function)
@@ -105,8 +112,11 @@ def llmrank_cmd(data_dir, index_dir, users, split, settings, out, overwrite, pos
 @click.option("--llm", default=None, help="Local causal LM folder (default: SmolLM2-135M-Instruct).")
 @click.option("--samples", type=int, default=64, show_default=True, help="Few-shot training samples (16, 64, 256).")
 @click.option("--max-epochs", type=int, default=200, show_default=True)
+@click.option("--index", "index_dir", default=None,
+              help="semid index: items appear by its semantic IDs with --set rendering=sid (or title+sid).")
 @_run_options("TALLRec")
-def train_tallrec_cmd(data_dir, out_dir, llm, samples, max_epochs, budget_minutes, settings, resume, overwrite, quiet):
+def train_tallrec_cmd(data_dir, out_dir, llm, samples, max_epochs, index_dir, budget_minutes, settings, resume,
+                      overwrite, quiet):
     """TALLRec: LoRA rec-tuning on yes/no questions, early stopping on validation AUC; JSON summary
     with the test AUC of the best checkpoint and of the untuned model."""
     import semid
@@ -114,8 +124,7 @@ def train_tallrec_cmd(data_dir, out_dir, llm, samples, max_epochs, budget_minute
     from semid.params import parse_assignments
 
     overrides = {"samples": samples, "max_epochs": max_epochs, **parse_assignments(settings)}
-    if llm is not None:
-        overrides["base_model"] = str(Path(llm).resolve())
+    _paths_into(overrides, base_model=llm, index=index_dir)
     config = TallRecConfig().with_assignments(overrides)
     dataset = semid.load_dataset(data_dir)
     summary = train_tallrec(dataset, out_dir, config, budget_minutes=budget_minutes, resume=resume,
@@ -129,8 +138,10 @@ def train_tallrec_cmd(data_dir, out_dir, llm, samples, max_epochs, budget_minute
               help="Directory for the two stage runs (OUT/sft, OUT/sdpo).")
 @click.option("--llm", default=None, help="Local causal LM folder (default: SmolLM2-135M-Instruct).")
 @click.option("--negatives", type=int, default=3, show_default=True, help="Rejected answers per prompt (1 = DPO).")
+@click.option("--index", "index_dir", default=None,
+              help="semid index: items appear by its semantic IDs with --set rendering=sid (or title+sid).")
 @_run_options("S-DPO")
-def train_sdpo_cmd(data_dir, out_dir, llm, negatives, budget_minutes, settings, resume, overwrite, quiet):
+def train_sdpo_cmd(data_dir, out_dir, llm, negatives, index_dir, budget_minutes, settings, resume, overwrite, quiet):
     """S-DPO: SFT, then softmax DPO against the frozen SFT model; JSON with both stages' test HR@1
     (hits / all prompts and hits / valid answers), the valid ratio and the gain."""
     import semid
@@ -138,8 +149,7 @@ def train_sdpo_cmd(data_dir, out_dir, llm, negatives, budget_minutes, settings, 
     from semid.params import parse_assignments
 
     overrides = {"negatives": negatives, **parse_assignments(settings)}
-    if llm is not None:
-        overrides["base_model"] = str(Path(llm).resolve())
+    _paths_into(overrides, base_model=llm, index=index_dir)
     config = SDPOConfig().with_assignments(overrides)
     result = train_sdpo(semid.load_dataset(data_dir), out_dir, config, budget_minutes=budget_minutes,
                         resume=resume, overwrite=overwrite, progress=not quiet)
@@ -206,8 +216,10 @@ def crs_cmd(redial_dir, turns, seed, max_new_tokens, decoding, out, overwrite, l
 @click.option("--data", "data_dir", required=True, help="Dataset directory (or builtin:NAME).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Run directory.")
 @click.option("--llm", default=None, help="Local causal LM folder (default: SmolLM2-135M-Instruct).")
+@click.option("--index", "index_dir", default=None,
+              help="semid index: items appear by its semantic IDs with --set rendering=sid (or title+sid).")
 @_run_options("InstructRec")
-def train_instructrec_cmd(data_dir, out_dir, llm, budget_minutes, settings, resume, overwrite, quiet):
+def train_instructrec_cmd(data_dir, out_dir, llm, index_dir, budget_minutes, settings, resume, overwrite, quiet):
     """InstructRec (re-implemented from the paper; no official code): LoRA on a mixture of pointwise,
     pairwise, matching and reranking instructions; reranking HR@1/5/10 and NDCG@5/10 before and after."""
     import semid
@@ -215,8 +227,7 @@ def train_instructrec_cmd(data_dir, out_dir, llm, budget_minutes, settings, resu
     from semid.params import parse_assignments
 
     overrides = dict(parse_assignments(settings))
-    if llm is not None:
-        overrides["base_model"] = str(Path(llm).resolve())
+    _paths_into(overrides, base_model=llm, index=index_dir)
     config = InstructRecConfig().with_assignments(overrides)
     summary = train_instructrec(semid.load_dataset(data_dir), out_dir, config, budget_minutes=budget_minutes,
                                 resume=resume, overwrite=overwrite, progress=not quiet)

@@ -14,6 +14,8 @@ A causal LM is LoRA-tuned on the mixture (answer-only loss) on the shared loop;
 evaluation is the paper's reranking form over 20 candidates (19 random unseen
 + the target), ranked by the log-likelihood of each candidate title as the
 answer, with HR@1/5/10 and NDCG@5/10; validation HR@1 selects the checkpoint.
+``rendering=sid`` / ``title+sid`` shows items by a semid index's semantic IDs
+(code tokens added to the LLM and trained with the adapter).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from semid.settings import Settings, setting
 
 from ..collapse import sample_cases
 from ..llm.candidates import sample_candidates
+from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, tuned_item_texts
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
 from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
@@ -69,10 +72,15 @@ class InstructRecConfig(Settings):
     batch_size: int = setting(8, "instructions per step", check=at_least(1))
     patience: int = setting(3, "validations without a better HR@1 before stopping", check=at_least(1))
     checkpoint_minutes: float = setting(10.0, "minutes between checkpoints", check=above(0.0))
+    rendering: str = setting("title", "how items appear: title, sid or title+sid (a semid index's code tokens, "
+                             "added to the LLM and trained with LoRA)", choices=RENDERINGS)
+    index: str | None = setting(None, "semid index folder for the sid renderings", kind=str)
     seed: int = setting(0, "seed of users, formats, candidates and initialisation", check=at_least(0))
 
     def check_together(self) -> None:
         from semid.errors import ParameterError
+
+        check_rendering("instructrec", self.rendering, self.index)
 
         unknown = [f for f in self.forms if f not in FORMS]
         if unknown or not self.forms:
@@ -92,8 +100,11 @@ def _categories(record) -> list[str]:
 class _Facts:
     """Titles, leaf categories and brands of the catalogue, for instruction text."""
 
-    def __init__(self, dataset):
-        self.title = {r["item_id"]: str(r.get("title") or r["item_id"]).strip() for r in dataset.items.records}
+    def __init__(self, dataset, texts: dict[str, str] | None = None):
+        self.name = {r["item_id"]: str(r.get("title") or r["item_id"]).strip() for r in dataset.items.records}
+        # ``title`` is how an item is shown: its title, or its rendering through a semid index;
+        # intentions always quote real title words (``name``).
+        self.title = texts if texts is not None else self.name
         self.category = {r["item_id"]: (_categories(r) or [""])[-1] for r in dataset.items.records}
         self.brand = {r["item_id"]: str(r.get("brand") or "").strip() for r in dataset.items.records}
 
@@ -111,7 +122,7 @@ class _Facts:
         category, brand = self.category[target], self.brand[target]
         if kind == "vague":
             return f"I want something in {category}." if category else "I want something new."
-        words = " ".join(self.title[target].split()[:4])
+        words = " ".join(self.name[target].split()[:4])
         return " ".join(x for x in (f"I am looking for {category or 'an item'}", f"by {brand}" if brand else "",
                                     f"like '{words}'.") if x)
 
@@ -219,7 +230,8 @@ def train_instructrec(dataset, out, config: InstructRecConfig, *, budget_minutes
 
     budget = Budget(budget_minutes)
     config.validate()
-    facts = _Facts(dataset)
+    texts, index = tuned_item_texts(dataset, config.rendering, config.index)
+    facts = _Facts(dataset, texts)
     split = leave_one_out(dataset, max_history=config.max_history)
     train_cases = [EvalCase(u, tuple(s[:-1][-config.max_history:]), s[-1])
                    for u, s in zip(split.train_users, split.train_sequences) if len(s) >= 2]
@@ -241,14 +253,17 @@ def train_instructrec(dataset, out, config: InstructRecConfig, *, budget_minutes
                              n=config.candidates, seed=config.seed + 2)
     dist = Distributed()
     run = open_or_create_run(out, dist, model_type="instructrec", config=config.to_dict(), dataset=dataset,
+                             index_path=config.index if index is not None else None,
+                             fingerprint=index.fingerprint if index is not None else None,
                              resume=resume, overwrite=overwrite,
                              resumable_keys=frozenset({"patience", "checkpoint_minutes"}))
     with discard_on_failure(run, dist):
         torch.manual_seed(config.seed)
         model, tokenizer = load_causal_lm(config.base_model)
+        code_ids = add_rendering_tokens(model, tokenizer, index)
         fresh = not run.has_checkpoint("last")
         base = InstructRecTrainable(model, tokenizer, None, [], [], facts, config).rerank(test) if fresh else None
-        model = make_trainable(model, [], r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+        model = make_trainable(model, code_ids, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
         trainable = InstructRecTrainable(model, tokenizer, optimizer, examples, valid, facts, config)
         if fresh:

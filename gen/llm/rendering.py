@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from semid.errors import DataError, MissingFieldError, ParameterError
 
-__all__ = ["RENDERINGS", "ItemRenderer"]
+__all__ = ["RENDERINGS", "ItemRenderer", "add_rendering_tokens", "check_rendering", "tuned_item_texts"]
 
 RENDERINGS = ("title", "sid", "title+sid")
 
@@ -59,3 +59,49 @@ class ItemRenderer:
             return self.titles[item_id]
         sid = self.index.render(item_id)
         return sid if self.mode == "sid" else f"{self.titles[item_id]} {sid}"
+
+
+
+def check_rendering(owner: str, rendering: str, index: str | None) -> None:
+    """One message for a tuned method's ``rendering`` / ``index`` pair that cannot work together.
+
+    Raises:
+        ParameterError: a sid rendering without an index, or an index the title rendering ignores.
+    """
+    if "sid" in rendering and not index:
+        raise ParameterError(f"{owner}: rendering {rendering!r} needs an index (--index or --set index=PATH)")
+    if rendering == "title" and index:
+        raise ParameterError(f"{owner}: an index is given but rendering is 'title', which does not use it; "
+                             "add --set rendering=sid (or title+sid)")
+
+
+def tuned_item_texts(dataset, mode: str, index_path: str | None):
+    """Item texts for a method that tunes an LLM: ``(dict item_id -> str, index or None)``.
+
+    ``title``: the catalogue titles. ``sid`` / ``title+sid``: the items' code strings in
+    the index at ``index_path`` (give the index to :func:`add_rendering_tokens` once the
+    model is loaded, so its code tokens become single, trainable tokens).
+
+    Raises:
+        ParameterError, MissingFieldError, DataError: as :class:`ItemRenderer`.
+    """
+    index = None
+    if "sid" in mode and index_path:
+        import semid
+
+        index = semid.load(index_path)
+    renderer = ItemRenderer(mode, dataset, index)
+    return {item: renderer(item) for item in renderer.titles}, index
+
+
+def add_rendering_tokens(model, tokenizer, index) -> list[int]:
+    """Add ``index``'s code tokens to ``tokenizer`` (embeddings resized, new rows at the mean, LC-Rec style).
+
+    Returns the tokenizer ids of the code tokens, for ``make_trainable`` to train their
+    rows; ``[]`` when ``index`` is ``None`` (title rendering).
+    """
+    if index is None:
+        return []
+    from .code_tokens import add_code_tokens
+
+    return [int(i) for i in add_code_tokens(model, tokenizer, index.vocab, init="mean").tolist()]

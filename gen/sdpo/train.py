@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from semid.settings import Settings, setting
 from ..collapse import sample_cases
 from ..llm.candidates import sample_candidates
 from ..llm.parsing import parse_substring
+from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, tuned_item_texts
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
 from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
@@ -85,9 +87,13 @@ class SDPOConfig(Settings):
     patience: int = setting(3, "validations without a better HR@1 before stopping a stage", check=at_least(1))
     max_new_tokens: int = setting(20, "answer length at evaluation", check=at_least(1))
     checkpoint_minutes: float = setting(10.0, "minutes between checkpoints", check=above(0.0))
+    rendering: str = setting("title", "how items appear: title, sid or title+sid (a semid index's code tokens, "
+                             "added to the LLM and trained with LoRA)", choices=RENDERINGS)
+    index: str | None = setting(None, "semid index folder for the sid renderings", kind=str)
     seed: int = setting(0, "seed of users, candidates, negatives and initialisation", check=at_least(0))
 
     def check_together(self) -> None:
+        check_rendering("sdpo", self.rendering, self.index)
         if self.negatives > self.candidates - 1:
             raise ParameterError(f"sdpo: {self.negatives} negatives from {self.candidates - 1} non-target candidates")
 
@@ -119,6 +125,8 @@ def _evaluate(model, tokenizer, prompts: list[_Prompt], titles, config: SDPOConf
     answers = backend.generate([p.text for p in prompts], max_new_tokens=config.max_new_tokens)
     first, valid = [], []
     for p, answer in zip(prompts, answers):
+        # Added code tokens may decode with spaces between them; a rendering never has "> <".
+        answer = re.sub(r">\s+<", "><", answer) if config.rendering != "title" else answer
         result = parse_substring(answer, p.candidates, {i: titles[i] for i in p.candidates})
         first.append(result.ranked[0] if result.ranked else None)
         valid.append(result.valid)
@@ -233,7 +241,7 @@ def train_sdpo(dataset, out, config: SDPOConfig, *, budget_minutes: float | None
         from semid.errors import ArtifactError
 
         raise ArtifactError(f"{out} already exists; pass --resume to continue it or --overwrite to replace it")
-    titles = {r["item_id"]: str(r.get("title") or r["item_id"]) for r in dataset.items.records}
+    titles, index = tuned_item_texts(dataset, config.rendering, config.index)  # how items are shown
     split = leave_one_out(dataset, max_history=config.max_history)
     train_cases = [type(split.test[0])(u, tuple(s[:-1][-config.max_history:]), s[-1])
                    for u, s in zip(split.train_users, split.train_sequences) if len(s) >= 2]
@@ -248,15 +256,18 @@ def train_sdpo(dataset, out, config: SDPOConfig, *, budget_minutes: float | None
     for stage, epochs, lr in (("sft", config.sft_epochs, config.sft_lr), ("sdpo", config.sdpo_epochs, config.sdpo_lr)):
         run = open_or_create_run(out / stage, dist, model_type=f"sdpo-{stage}", config=config.to_dict(),
                                  dataset=dataset, resume=resume, overwrite=overwrite,
+                                 index_path=config.index if index is not None else None,
+                                 fingerprint=index.fingerprint if index is not None else None,
                                  resumable_keys=frozenset({"patience", "checkpoint_minutes"}))
         with discard_on_failure(run, dist):
             torch.manual_seed(config.seed)
             model, tokenizer = load_causal_lm(config.base_model)
-            model = make_trainable(model, [], **lora)
+            code_ids = add_rendering_tokens(model, tokenizer, index)
+            model = make_trainable(model, code_ids, **lora)
             if stage == "sdpo":  # the SFT weights become the frozen reference; a fresh LoRA is the policy
                 sft = _Stage("sft", model, tokenizer, None, [], [], titles, config, "sft")
                 sft.load_weights(out / "sft" / "checkpoints" / "best")
-                model = make_trainable(model.merge_and_unload(), [], **lora)
+                model = make_trainable(model.merge_and_unload(), code_ids, **lora)
             optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
             trainable = _Stage(stage, model, tokenizer, optimizer, prompts, valid, titles, config, stage)
         settings = LoopSettings(max_epochs=epochs, patience=config.patience, eval_every=1,

@@ -13,6 +13,10 @@ context (the reference hard-codes LLaMA-1's 8241 / 3782, which breaks with any
 other tokenizer); the "Alpaca tuning" stage is skipped because the default base
 model (SmolLM2-135M-Instruct) is already instruction-tuned; validation runs on a
 seeded subset (``valid_samples``) to fit a CPU.
+
+Added: ``rendering=sid`` / ``title+sid`` shows items by a semid index's semantic
+IDs; the code tokens are added to the tokenizer (new rows at the mean embedding)
+and trained with the adapter, as LC-Rec does.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from semid.settings import Settings, setting
 
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
+from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, tuned_item_texts
 from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
 from .data import build_samples, render_prompt, split_samples
 
@@ -55,6 +60,9 @@ class TallRecConfig(Settings):
     order: str = setting("user", "sample order before the split: the reference's 'user' or 'time'",
                          choices=("user", "time"))
     noun: str = setting("movie", "what the prompt calls an item")
+    rendering: str = setting("title", "how items appear: title (the paper), sid or title+sid (a semid index's "
+                             "code tokens, added to the LLM and trained with LoRA)", choices=RENDERINGS)
+    index: str | None = setting(None, "semid index folder for the sid renderings", kind=str)
     lora_r: int = setting(8, "LoRA rank", check=at_least(1))
     lora_alpha: int = setting(16, "LoRA scale", check=at_least(1))
     lora_dropout: float = setting(0.05, "LoRA dropout", check=in_half_open(0.0, 1.0))
@@ -71,6 +79,9 @@ class TallRecConfig(Settings):
     max_length: int = setting(512, "longest sample in tokens (the reference's cutoff)", check=at_least(16))
     checkpoint_minutes: float = setting(10.0, "minutes between checkpoints", check=above(0.0))
     seed: int = setting(0, "seed of the few-shot draw, order and initialisation", check=at_least(0))
+
+    def check_together(self) -> None:
+        check_rendering("tallrec", self.rendering, self.index)
 
 
 def yes_no_token_ids(tokenizer, prompt: str) -> tuple[int, int]:
@@ -199,20 +210,23 @@ def train_tallrec(dataset, out, config: TallRecConfig, *, budget_minutes: float 
     rng = random.Random(config.seed)
     shots = rng.sample(train, config.samples)
     valid = random.Random(config.seed + 1).sample(valid, min(config.valid_samples, len(valid)))
-    titles = {r["item_id"]: str(r.get("title") or r["item_id"]) for r in dataset.items.records}
-    render = titles.__getitem__
+    texts, index = tuned_item_texts(dataset, config.rendering, config.index)
+    render = texts.__getitem__
     dist = Distributed()
     run = open_or_create_run(out, dist, model_type="tallrec", config=config.to_dict(), dataset=dataset,
+                             index_path=config.index if index is not None else None,
+                             fingerprint=index.fingerprint if index is not None else None,
                              resume=resume, overwrite=overwrite, resumable_keys=RESUMABLE)
     with discard_on_failure(run, dist):
         torch.manual_seed(config.seed)
         model, tokenizer = load_causal_lm(config.base_model)
+        code_ids = add_rendering_tokens(model, tokenizer, index)
         prompts = {id(s): render_prompt(s, render, noun=config.noun) for s in [*shots, *valid, *test]}
         yes, no = yes_no_token_ids(tokenizer, prompts[id(shots[0])])
         fresh = not run.has_checkpoint("last")
         base_auc = (auc(yes_probability(model, tokenizer, [prompts[id(s)] for s in test], yes, no),
                         [s.label for s in test]) if fresh else None)
-        model = make_trainable(model, [], r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
+        model = make_trainable(model, code_ids, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                                target_modules=[m.strip() for m in config.target_modules.split(",") if m.strip()])
         encoded = []
         for s in shots:
