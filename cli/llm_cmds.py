@@ -238,19 +238,25 @@ def train_instructrec_cmd(data_dir, out_dir, llm, index_dir, budget_minutes, set
 @click.option("--data", "data_dir", required=True, help="Dataset directory (or builtin:NAME).")
 @click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
               help="Item database (built from --data when missing; default: a temporary one).")
-@click.option("--planner", type=click.Choice(["rule", "llm"]), default="rule", show_default=True,
-              help="Who writes the tool plan: the deterministic rules or the LLM (falls back to rules).")
+@click.option("--planner", type=click.Choice(["rule", "llm", "constrained"]), default="rule", show_default=True,
+              help="Who writes the tool plan: the deterministic rules, the LLM (free JSON, falls back to rules), "
+                   "or the LLM under the plan grammar (always valid; local model only).")
+@click.option("--critic", "reflections", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Reflection: the LLM judges each answer and a rejected one is planned again, up to N times.")
 @click.option("--simulate", "simulate_users", type=int, default=0,
-              help="Instead of chatting, run the template user simulator on N seeded test users.")
+              help="Instead of chatting, run a user simulator on N seeded test users.")
+@click.option("--simulator", type=click.Choice(["template", "llm"]), default="template", show_default=True,
+              help="The simulated user: attribute templates, or the LLM playing the shopper.")
 @click.option("--turns", type=click.IntRange(min=1), default=5, show_default=True, help="Simulator turns.")
 @_backend_options
-def chat_cmd(data_dir, db_path, planner, simulate_users, turns, llm, server, model_name, cache_dir):
+def chat_cmd(data_dir, db_path, planner, reflections, simulate_users, simulator, turns, llm, server, model_name,
+             cache_dir):
     """InteRecAgent: chat with an agent that plans tool calls (SQL filters, CF similarity, ranking)
     over the catalogue; or --simulate N for Hit@T and average turns with a template user simulator."""
     import tempfile
 
     import semid
-    from semid.gen.agents import Agent, LLMPlanner, RulePlanner, build_items_db, simulate
+    from semid.gen.agents import Agent, ConstrainedPlanner, LLMPlanner, RulePlanner, build_items_db, simulate
     from semid.gen.collapse import sample_cases
 
     dataset = semid.load_dataset(data_dir)
@@ -259,20 +265,23 @@ def chat_cmd(data_dir, db_path, planner, simulate_users, turns, llm, server, mod
     if not db_path.exists():
         build_items_db(dataset, db_path)
 
-    def make_planner():
-        if planner == "rule":
-            return RulePlanner()
+    backend = None
+    if planner != "rule" or reflections or simulator == "llm":
         from semid.gen.llm.backend import make_backend
 
-        return LLMPlanner(make_backend(llm, server=server, model=model_name, cache_dir=cache_dir))
+        backend = make_backend(llm, server=server, model=model_name, cache_dir=cache_dir)
+    shared = {"rule": RulePlanner, "llm": LLMPlanner, "constrained": ConstrainedPlanner}[planner](
+        *([] if planner == "rule" else [backend]))
 
-    shared = make_planner()
+    def make_agent():
+        return Agent(dataset, db_path, shared, critic=backend if reflections else None, max_reflections=reflections)
+
     if simulate_users:
         cases = sample_cases(semid.evaluation.leave_one_out(dataset).test, simulate_users, 0)
-        result = simulate(lambda: Agent(dataset, db_path, shared), dataset, cases, turns=turns)
+        result = simulate(make_agent, dataset, cases, turns=turns, simulator=backend if simulator == "llm" else None)
         click.echo(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2, sort_keys=True))
         return
-    agent = Agent(dataset, db_path, shared)
+    agent = make_agent()
     click.echo("semid chat: ask for recommendations; an empty line or Ctrl-D ends.", err=True)
     while True:
         try:

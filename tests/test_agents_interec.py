@@ -85,7 +85,7 @@ def test_the_user_profile_memory_masks_unwanted_items(data, db):
 def test_template_simulator_reports_hit_and_average_turns(data, db):
     cases = leave_one_out(data).test[:15]
     result = simulate(lambda: Agent(data, db, RulePlanner()), data, cases, turns=3)
-    assert set(result) == {"hit@3", "average_turns", "users", "records"} and result["users"] == 15
+    assert set(result) == {"hit@3", "average_turns", "users", "simulator", "records"} and result["users"] == 15
     assert 1.0 <= result["average_turns"] <= 4.0
     again = simulate(lambda: Agent(data, db, RulePlanner()), data, cases, turns=3)
     assert again["hit@3"] == result["hit@3"]  # deterministic
@@ -129,3 +129,85 @@ def test_terminal_chat_through_a_pseudo_terminal(db):
             process.kill()
         os.close(leader)
     assert b"agent> " in output and b"I recommend: 1." in output and process.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory, data):
+    from _lcrec_tiny import build_tiny_model, dataset_texts
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "m", dataset_texts(data))
+
+
+@pytest.fixture(scope="module")
+def tiny_backend(tiny_path):
+    from semid.gen.llm.backend import LocalCausalLM
+
+    return LocalCausalLM.load(tiny_path, chat=False)
+
+
+def test_the_constrained_planner_always_writes_a_valid_plan(data, db, tiny_backend):
+    from semid.gen.agents import ConstrainedPlanner
+    from semid.gen.agents.interec import _tool_chains
+
+    chains = _tool_chains(3)
+    assert len(chains) == len(set(chains)) == 57 and all("map" not in c for c in chains)
+    assert all("rank" not in c[:-1] for c in chains)  # rank only last
+    agent = Agent(data, db, ConstrainedPlanner(tiny_backend, max_new_tokens=8))
+    for message in ("I want some shampoo under 30 dollars", "What brands do you have?", "Something like 'Soap'"):
+        result = agent.turn(message)
+        assert validate_plan(result["plan"]) == result["plan"] and result["plan"][-1]["tool_name"] == "map"
+        assert tuple(s["tool_name"] for s in result["plan"][:-1]) in chains
+    assert agent.plan_failures == 0  # a tiny random model, yet never a malformed plan
+    with pytest.raises(ParameterError, match="needs a local model"):
+        ConstrainedPlanner(object())
+
+
+def test_a_critic_that_rejects_makes_the_agent_plan_again_at_most_n_times(data, db):
+    class Critic:
+        calls = 0
+
+        def score(self, prompts, continuations):
+            Critic.calls += 1
+            return [-5.0 if c.strip() == "Yes" else -1.0 for c in continuations]  # always "No"
+
+    agent = Agent(data, db, RulePlanner(), critic=Critic(), max_reflections=2)
+    result = agent.turn("Recommend me something.")
+    assert result["reflections"] == 2 and agent.reflections == 2 and result["items"]
+    assert Critic.calls == 2  # the answer after the last re-plan is kept unjudged
+    assert len(agent.dialogue) == 1  # one user turn, however many re-plans
+    content = Agent(data, db, RulePlanner(), critic=type("Yes", (), {"score": lambda self, p, c: [0.0, -3.0]})())
+    assert content.turn("Recommend me something.")["reflections"] == 0
+    with pytest.raises(ParameterError, match="max_reflections"):
+        Agent(data, db, RulePlanner(), max_reflections=-1)
+
+
+def test_the_llm_simulator_never_names_the_target(data, db):
+    cases = leave_one_out(data).test[:4]
+    titles = {r["item_id"]: r["title"] for r in data.items.records}
+
+    class Blurter:  # names the target outright: every message must be replaced by the template clue
+        def generate(self, prompts, **_):
+            return [f"I want exactly {titles[case.target]}" for case in cases[:1]] * len(prompts)
+
+    seen = []
+
+    class Recording(RulePlanner):
+        def plan(self, message, context, agent):
+            seen.append(message)
+            return super().plan(message, context, agent)
+
+    result = simulate(lambda: Agent(data, db, Recording()), data, cases[:1], turns=2, simulator=Blurter())
+    assert result["simulator"] == "llm" and result["title_leaks"] >= 1
+    assert all(titles[cases[0].target].lower() not in m.lower() for m in seen)
+    talkative = simulate(lambda: Agent(data, db, RulePlanner()), data, cases, turns=2, simulator=type(
+        "Talk", (), {"generate": lambda self, p, **_: ["I need something for dry skin."] * len(p)})())
+    assert talkative["users"] == 4 and talkative["title_leaks"] == 0 and 1.0 <= talkative["average_turns"] <= 3.0
+
+
+def test_constrained_planner_critic_and_llm_simulator_from_the_command_line(db, tiny_path):
+    result = CliRunner().invoke(cli, ["chat", "--data", DATA, "--db", str(db), "--simulate", "2", "--turns", "1",
+                                      "--planner", "constrained", "--critic", "1", "--simulator", "llm",
+                                      "--llm", str(tiny_path)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["users"] == 2 and summary["simulator"] == "llm" and "title_leaks" in summary

@@ -2,7 +2,7 @@
 and InteRecAgent's tools, planners and user simulator (:mod:`.interec`)."""
 
 from .agent4rec import AgentProfile, build_profiles, simulate_agents
-from .interec import TOOLS, Agent, LLMPlanner, RulePlanner, simulate, validate_plan
+from .interec import TOOLS, Agent, ConstrainedPlanner, LLMPlanner, RulePlanner, simulate, validate_plan
 from .items_db import TABLE, build_items_db
 from .sql_tool import ALLOWED_FUNCTIONS, QueryRefused, QueryResult, SafeSQL
 
@@ -10,6 +10,7 @@ __all__ = [
     "ALLOWED_FUNCTIONS",
     "Agent",
     "AgentProfile",
+    "ConstrainedPlanner",
     "LLMPlanner",
     "QueryRefused",
     "QueryResult",

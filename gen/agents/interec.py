@@ -37,7 +37,7 @@ from semid.errors import ParameterError
 
 from .sql_tool import QueryRefused, SafeSQL
 
-__all__ = ["TOOLS", "Agent", "LLMPlanner", "RulePlanner", "simulate", "validate_plan"]
+__all__ = ["TOOLS", "Agent", "ConstrainedPlanner", "LLMPlanner", "RulePlanner", "simulate", "validate_plan"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +82,13 @@ class Agent:
         planner: :class:`RulePlanner` or :class:`LLMPlanner`.
         recommender: optional semid recommender for ``rank`` with ``schema=preference``.
         memory_chars: dialogue memory budget (oldest turns dropped first).
+        critic: optional LLM backend that judges each answer (reflection); a rejected answer
+            is planned again with the rejection in context.
+        max_reflections: re-plans per turn at most (with a critic).
     """
 
-    def __init__(self, dataset, database, planner, *, recommender=None, memory_chars: int = 2000):
+    def __init__(self, dataset, database, planner, *, recommender=None, memory_chars: int = 2000, critic=None,
+                 max_reflections: int = 1):
         from semid.evaluation.split import leave_one_out
 
         self.items = list(dataset.items.item_ids)
@@ -100,6 +104,9 @@ class Agent:
         self.profile = Profile()
         self.dialogue: list[tuple[str, str]] = []
         self.plan_failures = 0
+        if max_reflections < 0:
+            raise ParameterError(f"max_reflections must be >= 0, got {max_reflections}")
+        self.critic, self.max_reflections, self.reflections = critic, max_reflections, 0
         self.buffer: list[str] = []
         self.similarity: dict[str, float] = {}
 
@@ -189,15 +196,36 @@ class Agent:
 
     # -- a turn ----------------------------------------------------------------------------
     def turn(self, message: str) -> dict[str, Any]:
-        """Plan, run and answer one user message; returns the answer, the items and the tool trace."""
+        """Plan, run and answer one user message; returns the answer, the items and the tool trace.
+
+        With a critic, an answer it rejects is planned again (the rejected plan and answer in
+        the planner's context), at most ``max_reflections`` times; ``reflections`` counts them.
+        """
         self._remember(message)
         context = self._context()
+        plan = self._plan(message, context)
+        result = self._execute(plan)
+        rounds = 0
+        while rounds < self.max_reflections and self.critic is not None and not self._accepted(message, result):
+            rounds += 1
+            hint = (f"{context}(A plan calling {', '.join(s['tool_name'] for s in plan)} answered: "
+                    f"{result['answer'][:300]!r}; a critic judged that it does not satisfy the user. "
+                    "Plan differently.)\n")
+            plan = self._plan(message, hint)
+            result = self._execute(plan)
+        self.reflections += rounds
+        self.dialogue.append((message, result["answer"]))
+        return {**result, "reflections": rounds}
+
+    def _plan(self, message: str, context: str) -> list[dict[str, Any]]:
         try:
-            plan = validate_plan(self.planner.plan(message, context, self))
+            return validate_plan(self.planner.plan(message, context, self))
         except (ParameterError, ValueError) as exc:
             self.plan_failures += 1
             logger.info("plan refused (%s); the rule planner takes over", exc)
-            plan = validate_plan(RulePlanner().plan(message, context, self))
+            return validate_plan(RulePlanner().plan(message, context, self))
+
+    def _execute(self, plan: list[dict[str, Any]]) -> dict[str, Any]:
         self.buffer, self.similarity = list(self.items), {}
         trace, recommended, answers = [], [], []
         for step in plan:
@@ -215,8 +243,17 @@ class Agent:
         if recommended:
             text += ("\n" if text else "") + "I recommend: " + "; ".join(
                 f"{r}. {self.titles[i]}" for r, i in enumerate(recommended, start=1))
-        self.dialogue.append((message, text or "I could not find anything for that."))
-        return {"answer": self.dialogue[-1][1], "items": recommended, "plan": plan, "trace": trace}
+        return {"answer": text or "I could not find anything for that.", "items": recommended, "plan": plan,
+                "trace": trace}
+
+    CRITIC_PROMPT = ("A user asked a shopping assistant: {message!r}\nThe assistant answered: {answer!r}\n"
+                     "Does the answer give what the user asked for? Answer Yes or No. Answer:")
+
+    def _accepted(self, message: str, result: dict[str, Any]) -> bool:
+        """The critic's verdict: ``P(Yes) >= P(No)`` as the answer's first word (an LLM scoring call)."""
+        prompt = self.CRITIC_PROMPT.format(message=message, answer=result["answer"][:600])
+        yes, no = self.critic.score([prompt, prompt], [" Yes", " No"])
+        return yes >= no
 
     @property
     def _title_to_id(self) -> dict[str, str]:
@@ -301,36 +338,150 @@ class LLMPlanner:
             raise ParameterError(f"the model's plan is not valid JSON ({exc.msg})") from None
 
 
-def simulate(agent_factory, dataset, cases: Sequence, *, turns: int = 5) -> dict[str, Any]:
-    """The template user simulator: the target is hidden; each turn reveals one more of its attributes.
+def _tool_chains(max_steps: int) -> list[tuple[str, ...]]:
+    """Every chain of distinct non-``map`` tools of 1..``max_steps`` steps, ``rank`` only last (then ``map``)."""
+    from itertools import permutations
 
-    Turn 1 names its category, then its brand, then a price bound, then title words. A hit is the target
-    among the agent's recommended items. Hit@T and the average turns (misses count T + 1), as the paper.
+    free = [t for t in TOOLS if t not in ("map", "rank")]
+    chains: list[tuple[str, ...]] = []
+    for n in range(1, max_steps + 1):
+        for body in permutations(free, n):
+            chains.append(body)
+        for body in permutations(free, n - 1):
+            chains.append((*body, "rank"))
+    return chains
+
+
+class ConstrainedPlanner:
+    """A plan decoded under the plan grammar, so a small model always writes a valid plan.
+
+    The grammar: ``plan := step{1..max_steps} map``; ``step := tool input``; the tool
+    chain is one of :func:`_tool_chains` (distinct tools, ``rank`` last), chosen by beam
+    search that can only write one of them (``LocalCausalLM.rank_options``); then each
+    input is decoded for its tool: ``rank``'s schema among its three values (constrained
+    again), SQL conditions and seed titles as free text after a fixed prefix (SQL is
+    checked by the tools' closed SQL layer when it runs, as with every planner). The
+    JSON is assembled by semid, never parsed from the model, so structure errors cannot
+    happen; what can fail is a tool input, which the turn reports as a failed tool.
+
+    Args:
+        backend: a local :class:`semid.gen.llm.backend.LocalCausalLM` (it needs ``rank_options``).
+        max_steps: tools before ``map`` at most.
+        max_new_tokens: length of a free-text input.
+
+    Raises:
+        ParameterError: a backend that cannot constrain its decoding (a server).
+    """
+
+    PROMPT = (
+        "You are a recommender assistant with tools over an items table (item_id, title, categories, brand, "
+        "price, description, popularity). Tools: lookup (answer a question about items with SQL), hard_filter "
+        "(keep items matching conditions on price, brand, category or title), soft_filter (items similar to "
+        "titles the user names), store (remember titles the user mentions), rank (order the kept items by "
+        "popularity, by similarity to the user's titles, or by the user's preference), map (show the top "
+        "items).\n{context}User: {message}\nTools to call, in order:"
+    )
+    INPUT_PROMPTS = {
+        "hard_filter": "{base} hard_filter.\nSQL: SELECT item_id FROM items WHERE",
+        "lookup": "{base} lookup.\nSQL: SELECT",
+        "soft_filter": "{base} soft_filter.\nTitles the user names, separated by ';;':",
+        "store": "{base} store.\nTitles the user mentions, separated by ';;':",
+        "rank": "{base} rank.\nOrder by:",
+    }
+
+    def __init__(self, backend, *, max_steps: int = 3, max_new_tokens: int = 48):
+        if not hasattr(backend, "rank_options"):
+            raise ParameterError("the constrained planner needs a local model (--llm); a server cannot constrain "
+                                 "its decoding (use --planner llm)")
+        if max_steps < 1:
+            raise ParameterError(f"max_steps must be >= 1, got {max_steps}")
+        self.backend, self.max_new_tokens = backend, max_new_tokens
+        self.chains = _tool_chains(max_steps)
+
+    def _free_text(self, prompt: str) -> str:
+        text = self.backend.generate([prompt], max_new_tokens=self.max_new_tokens)[0]
+        return text.strip().splitlines()[0].strip() if text.strip() else ""
+
+    def plan(self, message: str, context: str, agent: Agent) -> list[dict[str, Any]]:
+        base = self.PROMPT.format(context=context, message=message)
+        options = [" " + ", ".join(chain) for chain in self.chains]
+        chain = self.chains[self.backend.rank_options(base, options, num_beams=4)[0][0]]
+        plan: list[dict[str, Any]] = []
+        for tool in chain:
+            prompt = self.INPUT_PROMPTS[tool].format(base=base + " " + ", ".join(chain) + "\nInput of")
+            if tool == "rank":
+                schemas = ("popularity", "similarity", "preference")
+                choice = self.backend.rank_options(prompt, [" " + s for s in schemas], num_beams=3)[0][0]
+                plan.append({"tool_name": "rank", "input": {"schema": schemas[choice]}})
+            elif tool == "hard_filter":
+                plan.append({"tool_name": tool, "input": "SELECT item_id FROM items WHERE "
+                                                         + self._free_text(prompt).rstrip(";")})
+            elif tool == "lookup":
+                plan.append({"tool_name": tool, "input": "SELECT " + self._free_text(prompt).rstrip(";")})
+            else:
+                plan.append({"tool_name": tool, "input": self._free_text(prompt)})
+        plan.append({"tool_name": "map", "input": "5"})
+        return plan
+
+
+SIMULATOR_PROMPT = (
+    "You are a shopper talking to a shopping assistant. You want this product: {facts}. Never say its exact "
+    "name. Reveal one more detail than before each time you speak, in one short sentence.\n{dialogue}"
+    "Shopper:"
+)
+
+
+def _clues(record) -> list[str]:
+    """The template simulator's clues about a target item, coarse to fine."""
+    cats = record.get("categories") or []
+    clues = []
+    if cats:
+        clues.append(f"I am looking for some {str(cats[-1] if isinstance(cats, list) else cats).lower()}.")
+    if record.get("brand"):
+        clues.append(f"Preferably from brand {record['brand']}.")
+    try:
+        if record.get("price") not in (None, ""):
+            clues.append(f"Something under {math.ceil(float(record['price']) + 1)} dollars.")
+    except (TypeError, ValueError):
+        pass
+    words = [w for w in re.findall(r"[A-Za-z]{4,}", str(record.get("title") or ""))][:3]
+    if words:
+        clues.append("It should be a " + " ".join(words).lower() + " product.")
+    return clues or ["Recommend me something."]
+
+
+def simulate(agent_factory, dataset, cases: Sequence, *, turns: int = 5, simulator=None,
+             max_new_tokens: int = 40) -> dict[str, Any]:
+    """Hit@T and average turns with a simulated user who wants a hidden target item.
+
+    ``simulator=None``: the template simulator; turn 1 names the target's category, then its
+    brand, then a price bound, then title words (cumulative messages). With an LLM backend as
+    ``simulator`` (the paper's LLM simulator): the model plays the shopper from the target's
+    facts and the dialogue so far; a message that names the target's full title is replaced by
+    the template clue of that turn and counted in ``title_leaks``. A hit is the target among the
+    agent's recommended items; misses count ``T + 1`` turns, as the paper.
     """
     records = {r["item_id"]: r for r in dataset.items.records}
-    hits, used, rows = 0, [], []
+    hits, used, rows, leaks = 0, [], [], 0
     for case in cases:
         agent = agent_factory()
-        r = records[case.target]
-        cats = r.get("categories") or []
-        clues = []
-        if cats:
-            clues.append(f"I am looking for some {str(cats[-1] if isinstance(cats, list) else cats).lower()}.")
-        if r.get("brand"):
-            clues.append(f"Preferably from brand {r['brand']}.")
-        try:
-            if r.get("price") not in (None, ""):
-                clues.append(f"Something under {math.ceil(float(r['price']) + 1)} dollars.")
-        except (TypeError, ValueError):
-            pass
-        words = [w for w in re.findall(r"[A-Za-z]{4,}", str(r.get("title") or ""))][:3]
-        if words:
-            clues.append("It should be a " + " ".join(words).lower() + " product.")
-        clues = (clues or ["Recommend me something."])[:turns]
-        found_at = None
-        for t, clue in enumerate(clues, start=1):
-            message = clue if t == 1 else " ".join(clues[:t])
+        record = records[case.target]
+        clues = _clues(record)
+        title = str(record.get("title") or "").strip().lower()
+        found_at, dialogue = None, ""
+        for t in range(1, (turns if simulator is not None else min(turns, len(clues))) + 1):
+            template = " ".join(clues[: min(t, len(clues))])
+            if simulator is None:
+                message = template
+            else:
+                facts = "; ".join(clues)
+                message = simulator.generate([SIMULATOR_PROMPT.format(facts=facts, dialogue=dialogue)],
+                                             max_new_tokens=max_new_tokens)[0].strip().split("\n")[0].strip()
+                if not message or (title and title in message.lower()):
+                    leaks += bool(message)
+                    message = template
             result = agent.turn(message)
+            dialogue += f"Shopper: {message}\nAssistant: {result['answer'][:300]}\n"
             if case.target in result["items"]:
                 found_at = t
                 break
@@ -338,5 +489,8 @@ def simulate(agent_factory, dataset, cases: Sequence, *, turns: int = 5) -> dict
         used.append(found_at if found_at is not None else turns + 1)
         rows.append({"user_id": case.user_id, "target": case.target, "found_at": found_at})
     n = max(len(cases), 1)
-    return {f"hit@{turns}": hits / n, "average_turns": float(np.mean(used)) if used else float("nan"),
-            "users": len(cases), "records": rows}
+    out = {f"hit@{turns}": hits / n, "average_turns": float(np.mean(used)) if used else float("nan"),
+           "users": len(cases), "simulator": "template" if simulator is None else "llm", "records": rows}
+    if simulator is not None:
+        out["title_leaks"] = leaks
+    return out

@@ -34,7 +34,11 @@ class ParallelConfig(Settings):
     d_model: int = setting(448, "width", check=at_least(8))
     n_heads: int = setting(4, "attention heads", check=at_least(1))
     d_ff: int = setting(1024, "feed-forward width", check=at_least(1))
-    dropout: float = setting(0.5, "embedding and attention dropout (residuals keep GPT-2's 0.1)", check=in_half_open(0.0, 1.0))
+    dropout: float = setting(0.5, "embedding and attention dropout (RPG, Beauty)", check=in_half_open(0.0, 1.0))
+    resid_dropout: float = setting(0.0, "dropout on residual branches (RPG: 0)", check=in_half_open(0.0, 1.0))
+    head: str = setting("resblock", "how a state becomes each level's query: resblock (RPG: per level, x + "
+                        "SiLU(W x + b) with W = 0 at the start, so every query starts as the state itself) or "
+                        "linear (one random projection per level)", choices=("resblock", "linear"))
     max_history: int = setting(50, "most recent history items", check=at_least(1))
     temperature: float = setting(0.03, "temperature of the cosine logits", check=above(0.0))
     pooling: str = setting("sum", "how an item's code embeddings make its input: sum, or mean (a mean of L "
@@ -89,10 +93,18 @@ class ParallelModel(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.02)
         gpt = GPT2Config(n_layer=config.n_layers, n_embd=config.d_model, n_head=config.n_heads,
                          n_inner=config.d_ff, n_positions=config.max_history, embd_pdrop=config.dropout,
-                         attn_pdrop=config.dropout, resid_pdrop=0.1, vocab_size=1,  # RPG: 0.5 on embeddings and attention only
+                         attn_pdrop=config.dropout, resid_pdrop=config.resid_dropout, vocab_size=1,
                          bos_token_id=0, eos_token_id=0)  # no token vocabulary: items enter as embeddings
         self.transformer = GPT2Model(gpt)
-        self.head = nn.Linear(config.d_model, config.d_model * len(sizes))
+        levels, width = len(sizes), config.d_model
+        if config.head == "linear":
+            self.head = nn.Linear(width, width * levels)
+        else:
+            # RPG's ResBlock per level: identity at the start (W = 0), so the query of every
+            # level begins as the state, which lives in the space of the code embeddings.
+            self.head_weight = nn.Parameter(torch.zeros(levels, width, width))
+            bound = 1.0 / width**0.5
+            self.head_bias = nn.Parameter(torch.empty(levels, width).uniform_(-bound, bound))
 
     def item_embeddings(self, rows: torch.Tensor) -> torch.Tensor:
         """Sum (or mean, ``pooling``) of the code-token embeddings of items ``rows`` (any shape): ``float (..., d)``.
@@ -123,7 +135,11 @@ class ParallelModel(nn.Module):
 
     def _level_logps(self, hidden: torch.Tensor) -> list[torch.Tensor]:
         """Per level, ``float (..., K_l)`` log-probabilities from states ``float (..., d)``."""
-        queries = self.head(hidden).view(*hidden.shape[:-1], len(self.level_sizes), -1)  # (..., L, d)
+        if self.config.head == "linear":
+            queries = self.head(hidden).view(*hidden.shape[:-1], len(self.level_sizes), -1)  # (..., L, d)
+        else:
+            mixed = torch.einsum("...d,lkd->...lk", hidden, self.head_weight) + self.head_bias
+            queries = hidden.unsqueeze(-2) + F.silu(mixed)  # (..., L, d)
         out = []
         for level, size in enumerate(self.level_sizes):
             table = self.embedding.weight[self.level_offsets[level] : self.level_offsets[level] + size]
