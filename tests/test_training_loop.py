@@ -178,3 +178,13 @@ def test_overwrite_replaces_only_a_run_of_the_same_kind(tmp_path):
     _run(tmp_path, "other")
     with pytest.raises(ArtifactError, match="'fake' run"):
         create_run(tmp_path / "other", model_type="tiger", config={}, overwrite=True)
+
+
+def test_epoch_throughput_counts_the_whole_epoch_across_mid_epoch_checkpoints(tmp_path):
+    """A checkpoint inside an epoch must not restart the clock of the epoch's targets/s."""
+    run = _run(tmp_path)
+    fake = Fake(batches=5, step_seconds=0.02)  # 10 targets per step: at most 500 targets/s
+    train_loop(fake, run, LoopSettings(max_epochs=1, eval_every=0, checkpoint_steps=1), budget=Budget(None),
+               progress=False)
+    epoch = next(r for r in run.read_log() if r["event"] == "epoch")
+    assert epoch["targets"] == 50 and epoch["targets_per_second"] <= 500

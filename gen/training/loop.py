@@ -115,7 +115,7 @@ def train_loop(
                 break
             batches = trainable.epoch_batches(state.epoch)
             epoch_loss, epoch_targets = 0.0, 0
-            started = time.monotonic()
+            started = epoch_started = time.monotonic()  # started: since the last checkpoint's accounting
             bar = tqdm(total=len(batches), initial=state.batch, desc=f"{trainable.name} epoch {state.epoch + 1}",
                        unit="batch", disable=not (progress and dist.is_main), leave=False)
             with bar:
@@ -151,7 +151,8 @@ def train_loop(
                 state.batch = 0
                 if dist.is_main:
                     run.log("epoch", epoch=state.epoch, step=state.step, loss=round(epoch_loss / max(epoch_targets, 1), 5),
-                            targets=epoch_targets, targets_per_second=round(epoch_targets / max(seconds, 1e-9), 1))
+                            targets=epoch_targets,
+                            targets_per_second=round(epoch_targets / max(time.monotonic() - epoch_started, 1e-9), 1))
             if _validation_due(state, settings):
                 _validate(trainable, run, settings, state, dist, checkpoint)
             checkpoint("last")
