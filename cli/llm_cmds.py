@@ -6,6 +6,7 @@ torch and transformers load only when a command runs, so ``semid --help`` stays 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -315,7 +316,8 @@ def train_rpg_cmd(data_dir, index_dir, out_dir, max_epochs, budget_minutes, sett
     summary = train_parallel(semid.load_dataset(data_dir), semid.load(index_dir), index_path=str(index_dir.resolve()),
                              out=out_dir, config=config, budget_minutes=budget_minutes, resume=resume,
                              overwrite=overwrite, progress=not quiet)
-    click.echo(json.dumps(summary, indent=2, sort_keys=True))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun / accelerate only rank 0 reports
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
 
 
 @click.command("agents")

@@ -87,6 +87,10 @@ def test_train_evaluate_recommend(data, index, tmp_path):
     history = ",".join(data.sequences.items[0][:3])
     shown = CliRunner().invoke(cli, ["recommend", str(tmp_path / "run"), "--history", history, "--k", "4"])
     assert shown.exit_code == 0 and len(shown.stdout.strip().splitlines()) == 4
+    banana = CliRunner().invoke(cli, ["train", "rpg", "--data", DATA, "--index", str(tmp_path / "idx"), "--out",
+                                      str(tmp_path / "run2"), "--set", "device=banana"])
+    assert banana.exit_code == 1 and "unknown device 'banana'" in banana.output
+    assert not (tmp_path / "run2").exists()
 
 
 def test_graph_decoding_finds_the_exact_top_items(data, index):

@@ -53,6 +53,8 @@ class ParallelConfig(Settings):
     eval_users: int = setting(2000, "seeded validation sample (0: all)", check=at_least(0))
     checkpoint_minutes: float = setting(10.0, "minutes between checkpoints", check=above(0.0))
     seed: int = setting(0, "seed of initialisation and batch order", check=at_least(0))
+    device: str = setting("cpu", "torch device (cpu, cuda, cuda:N, mps); under torchrun / accelerate each "
+                          "rank uses its own GPU")
 
     def check_together(self) -> None:
         if self.d_model % self.n_heads:
@@ -96,6 +98,9 @@ class ParallelModel(nn.Module):
                          attn_pdrop=config.dropout, resid_pdrop=config.resid_dropout, vocab_size=1,
                          bos_token_id=0, eos_token_id=0)  # no token vocabulary: items enter as embeddings
         self.transformer = GPT2Model(gpt)
+        # Items enter as pooled code embeddings (inputs_embeds): GPT-2's own 1-row token table is
+        # never used, and a parameter without gradient would stop DistributedDataParallel.
+        self.transformer.wte.weight.requires_grad_(False)
         levels, width = len(sizes), config.d_model
         if config.head == "linear":
             self.head = nn.Linear(width, width * levels)
@@ -126,7 +131,7 @@ class ParallelModel(nn.Module):
         real = (items > 0).any(0)
         first = int(real.nonzero()[0]) if bool(real.any()) else items.shape[1] - 1
         kept = items[:, first:]
-        positions = torch.arange(first, items.shape[1]).expand(len(items), -1)
+        positions = torch.arange(first, items.shape[1], device=items.device).expand(len(items), -1)
         states = self.transformer(inputs_embeds=self.item_embeddings(kept), attention_mask=(kept > 0).long(),
                                   position_ids=positions).last_hidden_state
         if first == 0:
@@ -175,7 +180,7 @@ class ParallelModel(nn.Module):
     def score_items(self, logps: list[torch.Tensor], rows: torch.Tensor) -> torch.Tensor:
         """``float (B, M)`` scores of items ``rows`` (``int64 (B, M)``, 0-based) from :meth:`last_logps`."""
         codes = self.item_tokens[rows + 1] - self.level_offsets  # (B, M, L)
-        total = torch.zeros(rows.shape, dtype=logps[0].dtype)
+        total = torch.zeros(rows.shape, dtype=logps[0].dtype, device=logps[0].device)
         for level, logp in enumerate(logps):
             total += logp.gather(1, codes[..., level])
         return total / len(logps)
@@ -185,7 +190,7 @@ class ParallelModel(nn.Module):
         """Exact full ranking: ``float (B, n_items)`` mean log-probability of every item's codes after the history."""
         logps = self.last_logps(items)  # (B, K_l) at the last position
         codes = self.item_tokens[1:] - self.level_offsets  # (N, L)
-        scores = torch.zeros(items.shape[0], codes.shape[0])
+        scores = torch.zeros(items.shape[0], codes.shape[0], device=codes.device)
         for level, logp in enumerate(logps):
             scores += logp[:, codes[:, level]]
         return scores / len(logps)

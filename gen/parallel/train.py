@@ -4,7 +4,9 @@ One batch row per user: the last ``max_history + 1`` training items, left padded
 the loss covers every position (:meth:`ParallelModel.loss`). AdamW with a linear
 warm-up and cosine decay, gradients clipped at 1 (RPG). Validation: NDCG@10 by
 exact full ranking on a seeded sample of validation users. Stopping, checkpoints,
-budget and resume are the shared loop's.
+budget and resume are the shared loop's. Under ``torchrun`` / ``accelerate launch``
+each rank trains on its share of every epoch's batches and ``DistributedDataParallel``
+averages the gradients; rank 0 validates and writes the run.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from semid.evaluation.evaluate import evaluate_cases
 
 from ..collapse import distinct_items, sample_cases
 from ..runs import discard_on_failure, open_or_create_run, open_run
-from ..training import Budget, Distributed, LoopSettings, load_torch_state, summarize, torch_state_writer, train_loop
+from ..training import (Budget, Distributed, LoopSettings, check_device, init_distributed, load_torch_state, summarize,
+                        torch_state_writer, train_loop)
 from ..training.torch_state import TRAINING_FILE
 from .model import ParallelConfig, ParallelModel
 
@@ -75,7 +78,7 @@ class ParallelRecommender:
     def _graph_scores(self, windows: torch.Tensor, k: int) -> torch.Tensor:
         """Scores with ``-inf`` for items the graph walk never visited: ``float (B, n_items)``."""
         n = len(self.item_ids)
-        logps = self.model.last_logps(windows)
+        logps = [lp.cpu() for lp in self.model.last_logps(windows)]
         batch = windows.shape[0]
         scores = torch.full((batch, n), float("-inf"))
         generator = torch.Generator().manual_seed(self.seed)
@@ -94,8 +97,8 @@ class ParallelRecommender:
     def recommend(self, histories, k, *, exclude=None, users=None):
         rows = [[self.row[i] for i in h if i in self.row] for h in histories]
         self.model.eval()
-        windows = _windows(rows, self.max_history)
-        scores = self.model.score_all(windows) if self.decoding == "exact" else self._graph_scores(windows, k)
+        windows = _windows(rows, self.max_history).to(self.model.item_tokens.device)
+        scores = (self.model.score_all(windows) if self.decoding == "exact" else self._graph_scores(windows, k)).cpu()
         if exclude is not None:
             for b, items in enumerate(exclude):
                 cols = [self.row[i] - 1 for i in items if i in self.row]
@@ -106,21 +109,42 @@ class ParallelRecommender:
         return [list(ids[t[torch.isfinite(v)].numpy()]) for t, v in zip(top, values)]
 
 
+class _LossModule(torch.nn.Module):
+    """The loss as one forward call, so ``DistributedDataParallel`` can wrap it."""
+
+    def __init__(self, model: ParallelModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        return self.model.loss(items)
+
+
 class ParallelTrainable:
     """The parallel generator's part of the shared loop."""
 
     name = "rpg"
 
     def __init__(self, model: ParallelModel, optimizer, windows: torch.Tensor, cases, item_ids, config: ParallelConfig,
-                 total_steps: int):
+                 total_steps: int, dist: Distributed | None = None):
         self.model, self.optimizer, self.windows, self.cases = model, optimizer, windows, cases
         self.item_ids, self.config, self.total_steps = item_ids, config, total_steps
+        self.dist = dist or Distributed()
+        self.device = next(model.parameters()).device
+        self.loss_module: torch.nn.Module = _LossModule(model)
+        if self.dist.world > 1:
+            self.loss_module = torch.nn.parallel.DistributedDataParallel(self.loss_module)
         self.step = 0
 
     def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
+        """This rank's batches of ``epoch`` (every rank draws the same order, then takes its share)."""
         order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.windows))
         size = self.config.batch_size
-        return [torch.as_tensor(order[i : i + size]) for i in range(0, len(order), size)]
+        batches = [torch.as_tensor(order[i : i + size]) for i in range(0, len(order), size)]
+        world, rank = self.dist.world, self.dist.rank
+        if world > 1:
+            return batches[rank::world][: len(batches) // world]
+        return batches
 
     def _lr(self) -> float:
         warm = self.config.warmup_steps
@@ -133,14 +157,14 @@ class ParallelTrainable:
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr()
         self.model.train()
-        items = self.windows[batch]
-        loss = self.model.loss(items)
+        items = self.windows[batch].to(self.device)
+        loss = self.loss_module(items)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         self.step += 1
-        targets = int(((items[:, :-1] > 0) & (items[:, 1:] > 0)).sum())
+        targets = int(((items[:, :-1] > 0) & (items[:, 1:] > 0)).sum()) * self.dist.world
         return float(loss.detach()), targets
 
     def validate(self) -> dict[str, Any]:
@@ -163,7 +187,7 @@ class ParallelTrainable:
     def restore(self, directory: Path) -> None:
         from safetensors.torch import load_file
 
-        self.model.load_state_dict(load_file(str(directory / "model.safetensors")))
+        self.model.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(self.device)))
         training = load_torch_state(directory / TRAINING_FILE)
         self.optimizer.load_state_dict(training["optimizer"])
         torch.set_rng_state(training["rng"]["torch"])
@@ -176,6 +200,7 @@ def train_parallel(dataset, index, *, index_path: str, out, config: ParallelConf
     """Train the parallel generator on ``dataset`` with ``index`` (fixed-length codes) into run ``out``."""
     budget = Budget(budget_minutes)
     config.validate()
+    check_device(config.device)
     missing = [i for i in dataset.items.item_ids if i not in set(index.item_ids)]
     if missing:
         raise DataError(f"the index does not hold {len(missing)} items of {dataset.name!r} (e.g. {missing[0]!r})")
@@ -186,19 +211,19 @@ def train_parallel(dataset, index, *, index_path: str, out, config: ParallelConf
         raise DataError(f"{dataset.name}: no user has 2 or more training items")
     windows = _windows(sequences, config.max_history + 1)
     cases = sample_cases(split.valid, config.eval_users, config.seed)
-    dist = Distributed()
+    dist = init_distributed(config.device)
     run = open_or_create_run(out, dist, model_type=MODEL_TYPE, config=config.to_dict(), dataset=dataset,
                              index_path=index_path, fingerprint=index.fingerprint, resume=resume, overwrite=overwrite,
-                             resumable_keys=frozenset({"max_epochs", "patience", "eval_every", "checkpoint_minutes"}))
+                             resumable_keys=frozenset({"max_epochs", "patience", "eval_every", "checkpoint_minutes", "device"}))
     with discard_on_failure(run, dist):
         torch.manual_seed(config.seed)
-        model = ParallelModel(config, index)
+        model = ParallelModel(config, index).to(dist.device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        steps = math.ceil(len(windows) / config.batch_size) * config.max_epochs
-        trainable = ParallelTrainable(model, optimizer, windows, cases, list(index.item_ids), config, steps)
-        if not run.has_checkpoint("last"):
+        steps = math.ceil(len(windows) / config.batch_size) // dist.world * config.max_epochs
+        trainable = ParallelTrainable(model, optimizer, windows, cases, list(index.item_ids), config, steps, dist)
+        if dist.is_main and not run.has_checkpoint("last"):
             run.log("start", users=len(windows), levels=len(model.level_sizes), validation_users=len(cases),
-                    parameters=sum(p.numel() for p in model.parameters()))
+                    parameters=sum(p.numel() for p in model.parameters()), world_size=dist.world)
     settings = LoopSettings(max_epochs=config.max_epochs, patience=config.patience, eval_every=config.eval_every,
                             checkpoint_minutes=config.checkpoint_minutes, budget_minutes=budget_minutes)
     state = train_loop(trainable, run, settings, budget=budget, progress=progress)
@@ -215,9 +240,9 @@ def load_recommender(run_path, *, dataset=None, index=None, checkpoint="best", d
     tokenizer = semid.load(index_path)
     run.check_fingerprint(tokenizer.fingerprint, index_path=index_path)
     config = ParallelConfig.from_dict(run.config)
-    model = ParallelModel(config, tokenizer)
+    model = ParallelModel(config, tokenizer).to(device)
     directory, _ = run.load_checkpoint(checkpoint)
-    model.load_state_dict(load_file(str(directory / "model.safetensors")))
+    model.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(device)))
     model.eval()
     options = dict(decoding or {})
     mode = "graph" if options.get("decoding") == "graph" else "exact"
