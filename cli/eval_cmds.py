@@ -26,7 +26,7 @@ RECOMMENDER_LOADERS: dict[str, str] = {
     "alpharec": "semid.cli.eval_cmds:_load_cf",
     "rlmrec": "semid.cli.eval_cmds:_load_cf",
     "lcrec": "semid.gen.lcrec:load_recommender",
-    "rpg": "semid.gen.parallel:load_recommender",
+    "rpg": "semid.cli.eval_cmds:_load_rpg",
 }
 
 
@@ -106,20 +106,37 @@ class _CFScorer:
             return self.model.score(seq, None)[:, self.columns].float()
 
 
+def _make_assistant(name: str | None, dataset, item_ids: list[str]):
+    """The D3 assistant ``--assistant`` names: ``popularity``, a CF run directory, or ``None``."""
+    if not name:
+        return None
+    if name == "popularity":
+        from semid.evaluation import leave_one_out
+        from semid.gen.decoding.assistant import PopularityScorer
+
+        return PopularityScorer(item_ids, leave_one_out(dataset).train_sequences)
+    return _CFScorer(Path(name), item_ids)
+
+
 def _load_tiger(run_path: Path, *, dataset, index=None, checkpoint="best", decoding=None, device="cpu", **_):
-    from semid.gen.decoding.assistant import PopularityScorer
     from semid.gen.tiger.recommender import load_tiger
 
     decoding = dict(decoding or {})
     assistant_name = decoding.pop("assistant", None)
     recommender = load_tiger(run_path, index_path=index, checkpoint=checkpoint, device=device, **decoding)
-    if assistant_name == "popularity":
-        from semid.evaluation import leave_one_out
+    recommender.assistant = _make_assistant(assistant_name, dataset, recommender.tokenizer.item_ids)
+    return recommender
 
-        train = leave_one_out(dataset).train_sequences
-        recommender.assistant = PopularityScorer(recommender.tokenizer.item_ids, train)
-    elif assistant_name:
-        recommender.assistant = _CFScorer(Path(assistant_name), recommender.tokenizer.item_ids)
+
+def _load_rpg(run_path: Path, *, dataset=None, index=None, checkpoint="best", decoding=None, device="cpu", **_):
+    from semid.gen.parallel import load_recommender as load_parallel
+
+    decoding = dict(decoding or {})
+    recommender = load_parallel(run_path, dataset=dataset, index=index, checkpoint=checkpoint, decoding=decoding,
+                                device=device)
+    if decoding.get("decoding") == "d3":
+        recommender.set_assistant(_make_assistant(decoding.get("assistant"), dataset, recommender.item_ids),
+                                  float(decoding.get("alpha") or 0.0))
     return recommender
 
 

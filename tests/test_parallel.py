@@ -138,3 +138,36 @@ def test_skipping_all_padding_columns_changes_nothing(index):
     codes = model.item_tokens[1:] - model.level_offsets
     expected = sum(lp[:, codes[:, lv]] for lv, lp in enumerate(reference)) / len(reference)
     torch.testing.assert_close(trimmed, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_d3_blend_with_an_assistant(data, index, tmp_path):
+    from semid.evaluation import leave_one_out
+    from semid.gen.decoding.assistant import PopularityScorer
+    from semid.gen.parallel import ParallelRecommender
+
+    torch.manual_seed(0)
+    model = ParallelModel(ParallelConfig(**TINY), index).eval()
+    histories = [s[:-1][-6:] for s in data.sequences.items[:10]]
+    popularity = PopularityScorer(index.item_ids, leave_one_out(data).train_sequences)
+    plain = ParallelRecommender(model, index.item_ids, max_history=6)
+    exact = plain.recommend(histories, 10)
+    plain.set_assistant(popularity, 0.0)
+    assert plain.recommend(histories, 10) == exact  # alpha 0: the model alone
+    plain.set_assistant(popularity, 1.0)
+    counts = dict(zip(index.item_ids, popularity.counts_.tolist()))
+    top = sorted(counts.values(), reverse=True)[:10]
+    for ranked in plain.recommend(histories, 10):  # alpha 1: the assistant alone
+        assert sorted((counts[i] for i in ranked), reverse=True) == top
+    with pytest.raises(ParameterError, match="needs exact scoring"):
+        ParallelRecommender(model, index.item_ids, max_history=6, decoding="graph", edges=10).set_assistant(
+            popularity, 0.5)
+    with pytest.raises(ParameterError, match="needs an assistant"):
+        plain.set_assistant(None, 0.5)
+    index.save(tmp_path / "idx")
+    settings = [a for k, v in {**TINY, "eval_users": 10}.items() for a in ("--set", f"{k}={v}")]
+    assert CliRunner().invoke(cli, ["train", "rpg", "--data", DATA, "--index", str(tmp_path / "idx"), "--out",
+                                    str(tmp_path / "run"), "--max-epochs", "1", "--quiet", *settings]).exit_code == 0
+    blended = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "run"), "--data", DATA, "--users", "20",
+                                       "--decoding", "d3", "--assistant", "popularity", "--alpha", "0.3"])
+    assert blended.exit_code == 0, blended.output
+    assert "D3 blend" in json.loads(blended.stdout)["settings"]["model"]["ranking"]

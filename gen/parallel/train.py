@@ -62,6 +62,7 @@ class ParallelRecommender:
         self.model, self.item_ids, self.max_history = model, list(item_ids), max_history
         self.row = {item: i + 1 for i, item in enumerate(self.item_ids)}
         self.decoding, self.beam, self.steps, self.seed = decoding, beam, steps, seed
+        self.assistant, self.alpha = None, 0.0
         self.graph = None
         if decoding == "graph":
             from .model import build_code_graph
@@ -69,7 +70,33 @@ class ParallelRecommender:
             codes = (model.item_tokens[1:] - model.level_offsets).numpy()
             self.graph = torch.from_numpy(build_code_graph(codes, edges))
 
+    def set_assistant(self, assistant, alpha: float) -> None:
+        """D3 blending with exact scoring: ``(1 - alpha) * score + alpha * log softmax(assistant scores)``.
+
+        ``score`` is the model's mean per-code log-probability; the assistant is any item scorer
+        (``histories -> float (B, n_items)`` in index order, e.g. popularity or a CF run). At a
+        complete item D3's token-level assistant terms telescope to the assistant's log-probability
+        of that item, so over a fully scored catalogue the blend is exactly this item-level sum.
+
+        Raises:
+            ParameterError: graph decoding (it scores only visited items), no assistant with
+                ``alpha > 0``, or ``alpha`` outside ``[0, 1]``.
+        """
+        from semid.errors import ParameterError
+
+        if not 0.0 <= alpha <= 1.0:
+            raise ParameterError(f"alpha must be in [0, 1], got {alpha}")
+        if self.decoding != "exact":
+            raise ParameterError("D3 blending of the parallel generator needs exact scoring, not graph decoding")
+        if assistant is None and alpha > 0:
+            raise ParameterError("alpha > 0 needs an assistant (--assistant popularity or a CF run)")
+        self.assistant, self.alpha = assistant, alpha
+
     def evaluation_settings(self) -> dict:
+        if self.assistant is not None and self.alpha > 0:
+            return {"ranking": f"exact, D3 blend with an assistant (alpha {self.alpha}): (1 - alpha) * mean "
+                               "per-code log-probability + alpha * assistant log-probability",
+                    "max_history": self.max_history}
         if self.decoding == "graph":
             return {"ranking": f"graph-constrained: beam {self.beam}, {self.steps} steps, "
                                f"{self.graph.shape[1]} edges per item", "max_history": self.max_history}
@@ -99,6 +126,9 @@ class ParallelRecommender:
         self.model.eval()
         windows = _windows(rows, self.max_history).to(self.model.item_tokens.device)
         scores = (self.model.score_all(windows) if self.decoding == "exact" else self._graph_scores(windows, k)).cpu()
+        if self.assistant is not None and self.alpha > 0:
+            helper = torch.log_softmax(self.assistant([list(h) for h in histories]).float(), dim=-1)
+            scores = (1.0 - self.alpha) * scores + self.alpha * helper
         if exclude is not None:
             for b, items in enumerate(exclude):
                 cols = [self.row[i] - 1 for i in items if i in self.row]
@@ -245,6 +275,6 @@ def load_recommender(run_path, *, dataset=None, index=None, checkpoint="best", d
     model.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(device)))
     model.eval()
     options = dict(decoding or {})
-    mode = "graph" if options.get("decoding") == "graph" else "exact"
+    mode = "graph" if options.get("decoding") == "graph" else "exact"  # d3: exact scoring plus an assistant
     beam = int(options.get("num_beams") or 20)
     return ParallelRecommender(model, tokenizer.item_ids, max_history=config.max_history, decoding=mode, beam=beam)
