@@ -71,7 +71,7 @@ def llmrank(args) -> None:
     rows = []
     for scoring in args.scoring.split(","):
         settings = LLMRankSettings(prompt=args.prompt, domain=args.domain, scoring=scoring,
-                                   max_new_tokens=args.max_new_tokens, seed=args.seed)
+                                   max_new_tokens=args.max_new_tokens, seed=args.seed, on_missing="item_id")
         result = llmrank_evaluate(backend, dataset, settings, users=args.users, progress=False)
         records = result["records"]
         counts = {}
@@ -89,7 +89,8 @@ def llmrank(args) -> None:
     random_ndcg = {k: float(np.mean([1 / np.log2(r + 1) if r <= k else 0 for r in range(1, 21)])) for k in (1, 5, 10, 20)}
     body = "\n".join([
         f"### LLMRank on {dataset.name}, SmolLM2-135M-Instruct, {args.users} seeded test users, 20 candidates "
-        "(19 random unseen + the target, shuffled)", "", stamp(), f"- peak memory {peak_rss_mb():.0f} MiB", "",
+        "(19 random unseen + the target, shuffled)", "", stamp(), f"- peak memory {peak_rss_mb():.0f} MiB",
+        f"- untitled items shown by their id: {result['protocol']['untitled_items_shown_by_id']}", "",
         "| method | N@1 | N@5 | N@10 | N@20 | HR@1 all / valid | parse rate | popularity bias | s / user |",
         "|---|---|---|---|---|---|---|---|---|",
         *rows,
@@ -119,7 +120,7 @@ def main() -> None:
     r.add_argument("--users", type=int, default=50)
     r.add_argument("--prompt", default="recency")
     r.add_argument("--domain", default="movie")
-    r.add_argument("--scoring", default="loglik,generate")
+    r.add_argument("--scoring", default="loglik,constrained,generate")
     r.add_argument("--max-new-tokens", type=int, default=160)
     r.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

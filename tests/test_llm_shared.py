@@ -77,8 +77,10 @@ def test_item_rendering_modes_and_their_checks(data, index):
     assert ItemRenderer("title+sid", data, index)(item) == f"{title} {index.render(item)}"
     untitled = semid.Dataset("x", semid.ItemTable([{"item_id": "p"}, {"item_id": "q", "title": "Q"}]),
                              semid.Sequences(["u"], [["p", "q"]]))
-    with pytest.raises(MissingFieldError, match="1 of 2 items of 'x' have none"):
+    with pytest.raises(MissingFieldError, match="1 of 2 items of 'x' have none.*on_missing=item_id"):
         ItemRenderer("title", untitled)
+    shown = ItemRenderer("title", untitled, on_missing="item_id")
+    assert shown("p") == "p" and shown("q") == "Q" and shown.untitled == 1
     with pytest.raises(DataError, match="does not hold 2 of the 2 items"):
         ItemRenderer("sid", untitled, index)
     with pytest.raises(ParameterError, match="needs an index"):

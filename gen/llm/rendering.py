@@ -8,11 +8,17 @@ tokens added to the LLM's vocabulary these are single tokens); ``title+sid``:
 
 from __future__ import annotations
 
+import logging
+
 from semid.errors import DataError, MissingFieldError, ParameterError
 
-__all__ = ["RENDERINGS", "ItemRenderer", "add_rendering_tokens", "check_rendering", "tuned_item_texts"]
+__all__ = ["ON_MISSING", "RENDERINGS", "ItemRenderer", "add_rendering_tokens", "check_rendering", "tuned_item_texts"]
 
 RENDERINGS = ("title", "sid", "title+sid")
+logger = logging.getLogger(__name__)
+
+#: What a title rendering does with an untitled item: refuse, or show its id.
+ON_MISSING = ("error", "item_id")
 
 
 class ItemRenderer:
@@ -22,6 +28,8 @@ class ItemRenderer:
         mode: one of :data:`RENDERINGS`.
         dataset: the dataset whose items are rendered (titles come from it).
         index: a fitted semid index covering the dataset's items (``sid`` modes).
+        on_missing: ``"error"`` (untitled items refused under title modes) or ``"item_id"``
+            (shown by their id; ``untitled`` counts them).
 
     Raises:
         ParameterError: an unknown mode, or a ``sid`` mode without an index.
@@ -29,19 +37,24 @@ class ItemRenderer:
         DataError: an index that does not hold every item of the dataset.
     """
 
-    def __init__(self, mode: str, dataset, index=None):
+    def __init__(self, mode: str, dataset, index=None, *, on_missing: str = "error"):
         if mode not in RENDERINGS:
             raise ParameterError(f"item rendering must be one of {', '.join(RENDERINGS)}, got {mode!r}")
-        self.mode = mode
+        if on_missing not in ON_MISSING:
+            raise ParameterError(f"on_missing must be one of {', '.join(ON_MISSING)}, got {on_missing!r}")
+        self.mode, self.untitled = mode, 0
         self.titles = {r["item_id"]: str(r.get("title") or "").strip() for r in dataset.items.records}
         if "title" in mode:
             missing = [i for i, t in self.titles.items() if not t]
-            if missing:
+            if missing and on_missing == "error":
                 raise MissingFieldError(
                     f"rendering {mode!r} needs a title for every item, but {len(missing)} of {len(self.titles)} "
                     f"items of {dataset.name!r} have none (e.g. {', '.join(map(repr, missing[:3]))}); "
-                    "use rendering 'sid' or give them titles"
+                    "use rendering 'sid', give them titles, or show them by id (--set on_missing=item_id)"
                 )
+            for item in missing:
+                self.titles[item] = item
+            self.untitled = len(missing)
         if "sid" in mode:
             if index is None:
                 raise ParameterError(f"rendering {mode!r} needs an index (--index)")
@@ -78,7 +91,8 @@ def check_rendering(owner: str, rendering: str, index: str | None) -> None:
 def tuned_item_texts(dataset, mode: str, index_path: str | None):
     """Item texts for a method that tunes an LLM: ``(dict item_id -> str, index or None)``.
 
-    ``title``: the catalogue titles. ``sid`` / ``title+sid``: the items' code strings in
+    ``title``: the catalogue titles (an untitled item appears by its id, with a warning, as
+    these trainers always did). ``sid`` / ``title+sid``: the items' code strings in
     the index at ``index_path`` (give the index to :func:`add_rendering_tokens` once the
     model is loaded, so its code tokens become single, trainable tokens).
 
@@ -90,7 +104,10 @@ def tuned_item_texts(dataset, mode: str, index_path: str | None):
         import semid
 
         index = semid.load(index_path)
-    renderer = ItemRenderer(mode, dataset, index)
+    renderer = ItemRenderer(mode, dataset, index, on_missing="item_id")
+    if renderer.untitled:
+        logger.warning("%d of %d items of %r have no title and appear by their id", renderer.untitled,
+                       len(renderer.titles), dataset.name)
     return {item: renderer(item) for item in renderer.titles}, index
 
 

@@ -45,7 +45,7 @@ from semid.settings import Settings, setting
 from ..collapse import sample_cases
 from ..llm.candidates import CandidateList, sample_candidates
 from ..llm.parsing import parse
-from ..llm.rendering import RENDERINGS, ItemRenderer
+from ..llm.rendering import ON_MISSING, RENDERINGS, ItemRenderer
 from .prompts import DOMAINS, PROMPTS, build_prompt
 
 __all__ = ["LLMRankSettings", "llmrank_evaluate", "rank_candidates"]
@@ -66,6 +66,8 @@ class LLMRankSettings(Settings):
     candidates: int = setting(20, "candidates per user (the ground truth among them)", check=at_least(2))
     max_history: int = setting(50, "most recent history items in the prompt", check=at_least(1))
     rendering: str = setting("title", "how items appear", choices=RENDERINGS)
+    on_missing: str = setting("error", "an untitled item under title rendering: refuse, or show its id",
+                              choices=ON_MISSING)
     parser: str = setting("lcs", "how answers become rankings", choices=("lcs", "sid"))
     scoring: str = setting("generate", "write a ranking, or score each candidate's likelihood",
                            choices=("generate", "loglik", "constrained"))
@@ -178,7 +180,7 @@ def llmrank_evaluate(backend, dataset, settings: LLMRankSettings, *, index=None,
     percentile minus the candidates'), and seconds per user.
     """
     settings.validate()
-    renderer = ItemRenderer(settings.rendering, dataset, index)
+    renderer = ItemRenderer(settings.rendering, dataset, index, on_missing=settings.on_missing)
     cases = sample_cases(leave_one_out(dataset).cases(split), users, settings.seed)
     full = {u: set(s) for u, s in zip(dataset.sequences.user_ids, dataset.sequences.items)}
     lists = sample_candidates(cases, dataset.items.item_ids, n=settings.candidates, seed=settings.seed,
@@ -201,6 +203,7 @@ def llmrank_evaluate(backend, dataset, settings: LLMRankSettings, *, index=None,
         "backend": getattr(backend, "name", type(backend).__name__),
         "settings": settings.to_dict(),
         "protocol": {"split": split, "users": len(records), "candidates": settings.candidates,
+                     "untitled_items_shown_by_id": renderer.untitled,
                      "candidate_source": lists[0].source if lists else None, "parser": settings.parser,
                      "label_dependent_retry": settings.retry_if_missing_target},
         "metrics": metrics,
