@@ -30,10 +30,11 @@ def train() -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
-              help="TIGER setting, e.g. d_model=64, eval_users=0, or recipe=hybrid with encoder_attention=full (repeatable).")
+              help="TIGER setting, e.g. d_model=64, eval_users=0, recipe=packed (repeatable).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_tiger_cmd(data_dir, index_dir, out_dir, budget_minutes, max_epochs, seed, resume, overwrite, assignments, quiet) -> None:
-    """Train TIGER (packed block-causal recipe by default) and print a JSON summary.
+    """Train TIGER (hybrid recipe by default: packed block-causal windows, each user's latest target
+    encoded bidirectionally as at inference) and print a JSON summary.
 
     Validation NDCG@10 (on a seeded sample of eval_users validation users)
     drives early stopping; the best weights go to OUT/checkpoints/best.

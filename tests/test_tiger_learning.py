@@ -53,7 +53,7 @@ def trained():
     dataset = semid.load_dataset("builtin:all_beauty_2023")
     split = leave_one_out(dataset)
     tokenizer = semid.make("random", seed=0).fit(dataset.items, split.train_sequences)
-    config = TigerConfig(**SMALL, batch_size=64, warmup_steps=20)
+    config = TigerConfig(**SMALL, batch_size=64, warmup_steps=20, recipe="packed")  # the windows below are packed
     layout = TokenLayout(tokenizer, config.user_buckets)
     windows = make_windows(split.train_sequences, split.train_users, layout, max_history=20, recipe="packed")
     model = build_model(config, layout)
@@ -109,7 +109,7 @@ def test_textbook_t5_and_packed_recipe_reach_the_same_loss():
     dataset = semid.load_dataset("builtin:all_beauty_2023")
     split = leave_one_out(dataset)
     tokenizer = semid.make("random", seed=0).fit(dataset.items, split.train_sequences)
-    config = TigerConfig(**{**SMALL, "dropout": 0.0}, user_buckets=0)
+    config = TigerConfig(**{**SMALL, "dropout": 0.0}, user_buckets=0, recipe="packed")
     layout = TokenLayout(tokenizer, 0)
     windows = make_windows(split.train_sequences, split.train_users, layout, max_history=20, recipe="packed")
     ours = build_model(config, layout)

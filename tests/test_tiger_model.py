@@ -80,7 +80,7 @@ def test_segments_mark_user_items_and_padding(tokenizer):
 def test_block_causal_encoder_ignores_later_items(tokenizer):
     """States of the first items do not change when later items are appended (2-d mask path)."""
     layout = TokenLayout(tokenizer, user_buckets=7)
-    model = build_model(TigerConfig(**TINY), layout).eval()
+    model = build_model(TigerConfig(**TINY, recipe="packed"), layout).eval()
     short = torch.from_numpy(layout.encoder_ids([3, 5], "u"))[None]
     long = torch.from_numpy(layout.encoder_ids([3, 5, 8, 13], "u"))[None]
     with torch.no_grad():
@@ -93,7 +93,7 @@ def test_packed_loss_equals_per_prefix_loss(tokenizer, data):
     """The core claim of the packed recipe: same per-token losses, summed, as per-prefix examples."""
     _, split = data
     layout = TokenLayout(tokenizer, user_buckets=7)
-    model = build_model(TigerConfig(**TINY, max_history=4), layout).eval()
+    model = build_model(TigerConfig(**TINY, max_history=4, recipe="packed"), layout).eval()
     seqs, users = split.train_sequences[:40], split.train_users[:40]
     totals = []
     for recipe in ("packed", "per_prefix"):
@@ -153,7 +153,9 @@ def test_full_attention_is_refused_for_the_packed_recipe():
     with pytest.raises(ParameterError, match="block_causal"):
         TigerConfig(recipe="packed", encoder_attention="full")
     with pytest.raises(ParameterError, match="hybrid.*encoder_attention='full'"):
-        TigerConfig(recipe="hybrid")
+        TigerConfig(recipe="hybrid", encoder_attention="block_causal")
+    assert TigerConfig(recipe="packed").attention == "block_causal"  # auto follows the recipe
+    assert TigerConfig(recipe="per_prefix").attention == TigerConfig().attention == "full"
     with pytest.raises(ParameterError, match="unknown setting 'layers'"):
         TigerConfig().with_assignments({"layers": "3"})
     with pytest.raises(ParameterError, match="must be int"):

@@ -200,8 +200,11 @@ def test_hybrid_recipe_trains_a_bidirectional_model_that_decodes_like_the_forwar
     """recipe=hybrid: every target once per epoch, a bidirectional encoder at inference."""
     import semid.gen.decoding.t5_stepper as steppers
 
-    root, dataset, tokenizer, packed = setup
-    config = TigerConfig(**{**TINY, "max_epochs": 1}, recipe="hybrid", encoder_attention="full")
+    root, dataset, tokenizer, _ = setup
+    packed = train_tiger(dataset, tokenizer, index_path=str(root / "index"), out=str(tmp_path / "packed"),
+                         config=TigerConfig(**{**TINY, "max_epochs": 1}, recipe="packed"), progress=False)
+    config = TigerConfig(**{**TINY, "max_epochs": 1})  # the default recipe is hybrid, attention auto -> full
+    assert config.recipe == "hybrid" and config.attention == "full"
     summary = train_tiger(dataset, tokenizer, index_path=str(root / "index"), out=str(tmp_path / "hybrid"),
                           config=config, progress=False)
     assert summary["training_targets_per_epoch"] == packed["training_targets_per_epoch"]

@@ -137,7 +137,7 @@ def t5_config(config: TigerConfig, layout: TokenLayout) -> T5Config:
         eos_token_id=EOS_ID,
         decoder_start_token_id=PAD_ID,
         tie_word_embeddings=True,
-        tiger_encoder_attention=config.encoder_attention,
+        tiger_encoder_attention=config.attention,
         **layout.mask_settings(),
     )
 

@@ -213,7 +213,7 @@ def train_tiger(
     split = leave_one_out(dataset, max_history=config.max_history)
     windows = make_windows(
         split.train_sequences, split.train_users, layout, max_history=config.max_history, recipe=config.recipe,
-        encoder_attention=config.encoder_attention,
+        encoder_attention=config.attention,
     )
     n_targets = count_targets(windows)
     if n_targets == 0:
