@@ -32,14 +32,16 @@ RECOMMENDER_LOADERS: dict[str, str] = {
 
 #: ``semid evaluate popularity`` evaluates the most-popular baseline (no run directory).
 POPULARITY = "popularity"
+#: ``semid evaluate random``: a seeded random ranking (the floor).
+RANDOM = "random"
 
 
 def run_model_type(run_path: Path) -> str:
     """The model type of a run directory (see the module docstring)."""
     from semid.errors import ArtifactError
 
-    if str(run_path) == POPULARITY and not run_path.exists():
-        return POPULARITY
+    if str(run_path) in (POPULARITY, RANDOM) and not run_path.exists():
+        return str(run_path)
 
     if (run_path / "run.json").exists():
         from semid.gen.runs import open_run
@@ -64,6 +66,10 @@ def load_recommender(run_path: Path, **options: Any):
         from semid.evaluation import MostPopular
 
         return MostPopular(options["dataset"])
+    if model_type == RANDOM:
+        from semid.evaluation import RandomItems
+
+        return RandomItems(options["dataset"], seed=int(options.get("seed") or 0))
     if options.get("dataset") is not None:
         from semid.gen.runs import open_run
 
@@ -182,8 +188,8 @@ def evaluate_cmd(run, data_dir, split, beams, decoding, assistant, alpha, k_text
                  max_history, index_dir, checkpoint, device) -> None:
     """Leave-one-out, full-ranking evaluation of a trained RUN; prints JSON.
 
-    RUN may be the word `popularity`: the most frequent training items, the
-    baseline every model must beat.
+    RUN may be the word `popularity` (the most frequent training items, the
+    baseline every model must beat) or `random` (a seeded random ranking).
     """
     import semid
     from semid.errors import ParameterError

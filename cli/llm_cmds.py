@@ -330,7 +330,7 @@ def train_rpg_cmd(data_dir, index_dir, out_dir, max_epochs, budget_minutes, sett
 @_backend_options
 def agents_cmd(run, data_dir, n_agents, pages, items_per_page, seed, llm, server, model_name, cache_dir):
     """Agent4Rec: simulated users (traits from the data) page through RUN's recommendations (any semid
-    run, or `popularity`); view rate, ratings, likes per page, exit page and satisfaction as JSON."""
+    run, `popularity` or `random`); view rate, ratings, likes per page, exit page and satisfaction as JSON."""
     import semid
     from semid.gen.agents import simulate_agents
     from semid.gen.llm.backend import make_backend

@@ -1,6 +1,6 @@
 """Evaluation: the leave-one-out protocol, full-ranking metrics, index diagnostics."""
 
-from .baselines import MostPopular
+from .baselines import MostPopular, RandomItems
 from .beyond import beyond_accuracy_metrics
 from .evaluate import Recommender, evaluate, evaluate_cases
 from .metrics import DEFAULT_KS, hit_ranks, ranking_metrics
@@ -11,6 +11,7 @@ __all__ = [
     "EvalCase",
     "LeaveOneOut",
     "MostPopular",
+    "RandomItems",
     "Recommender",
     "beyond_accuracy_metrics",
     "evaluate",

@@ -9,7 +9,7 @@ from semid.data.dataset import Dataset
 
 from .split import leave_one_out
 
-__all__ = ["MostPopular"]
+__all__ = ["MostPopular", "RandomItems"]
 
 
 class MostPopular:
@@ -39,4 +39,34 @@ class MostPopular:
         for row in range(len(histories)):
             skip = exclude[row] if exclude is not None else set()
             lists.append([item for item in self.ranked[: k + len(skip)] if item not in skip][:k])
+        return lists
+
+
+class RandomItems:
+    """A seeded random ranking of the catalogue for every user: the floor of any comparison.
+
+    Each call draws a fresh permutation per user from one generator seeded at
+    construction, so the same recommender called on the same users in the same
+    order gives the same lists.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int = 0):
+        import numpy as np
+
+        self.items = list(dataset.items.item_ids)
+        self._rng = np.random.default_rng(seed)
+
+    def recommend(
+        self,
+        histories: Sequence[Sequence[str]],
+        k: int,
+        *,
+        exclude: Sequence[set[str]] | None = None,
+        users: Sequence[str] | None = None,
+    ) -> list[list[str | None]]:
+        lists: list[list[str | None]] = []
+        for row in range(len(histories)):
+            skip = exclude[row] if exclude is not None else set()
+            order = self._rng.permutation(len(self.items))
+            lists.append([self.items[i] for i in order[: k + len(skip)] if self.items[i] not in skip][:k])
         return lists

@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+import semid
+
 from semid.data.dataset import Dataset, ItemTable, Sequences
 from semid.errors import ParameterError
 from semid.evaluation import MostPopular, evaluate, leave_one_out
@@ -83,3 +85,23 @@ def test_invalid_rate_counts_unfilled_slots():
     data = _dataset({"a": ["i1", "i2", "i3"], "b": ["i2", "i3", "i4"]})
     result = evaluate(Short(), data, ks=(4,), progress=False, beyond_accuracy=False)
     assert result["metrics"]["invalid_rate"] == pytest.approx(3 / 4)
+
+
+def test_random_items_is_a_seeded_uniform_floor():
+    import json
+
+    from click.testing import CliRunner
+
+    from semid.cli.main import cli
+    from semid.evaluation import RandomItems
+
+    data = semid.load_dataset("builtin:all_beauty_2023")
+    histories = [s[:-1] for s in data.sequences.items[:50]]
+    a = RandomItems(data, seed=3).recommend(histories, 10, exclude=[set(h) for h in histories])
+    assert a == RandomItems(data, seed=3).recommend(histories, 10, exclude=[set(h) for h in histories])
+    assert all(len(row) == 10 == len(set(row)) and not set(row) & set(h) for row, h in zip(a, histories))
+    assert len({tuple(row) for row in a}) == 50  # a fresh permutation per user
+    result = CliRunner().invoke(cli, ["evaluate", "random", "--data", "builtin:all_beauty_2023", "--k", "10"])
+    assert result.exit_code == 0, result.output
+    recall = json.loads(result.stdout)["metrics"]["recall@10"]
+    assert abs(recall - 10 / len(data.items)) < 0.03  # chance level
