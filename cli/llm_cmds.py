@@ -327,8 +327,10 @@ def train_rpg_cmd(data_dir, index_dir, out_dir, max_epochs, budget_minutes, sett
 @click.option("--pages", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--items-per-page", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--memory", type=click.Choice(["all", "retrieval"]), default="all", show_default=True,
+              help="Memory in each prompt: every entry, or the 3 most similar to the item (MiniLM retrieval).")
 @_backend_options
-def agents_cmd(run, data_dir, n_agents, pages, items_per_page, seed, llm, server, model_name, cache_dir):
+def agents_cmd(run, data_dir, n_agents, pages, items_per_page, seed, memory, llm, server, model_name, cache_dir):
     """Agent4Rec: simulated users (traits from the data) page through RUN's recommendations (any semid
     run, `popularity` or `random`); view rate, ratings, likes per page, exit page and satisfaction as JSON."""
     import semid
@@ -341,7 +343,7 @@ def agents_cmd(run, data_dir, n_agents, pages, items_per_page, seed, llm, server
     recommender = load_recommender(run, dataset=dataset)
     backend = make_backend(llm, server=server, model=model_name, cache_dir=cache_dir)
     result = simulate_agents(backend, dataset, recommender, agents=n_agents, pages=pages,
-                             items_per_page=items_per_page, seed=seed)
+                             items_per_page=items_per_page, seed=seed, memory=memory)
     click.echo(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2, sort_keys=True))
 
 

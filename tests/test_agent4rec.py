@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import semid
 from semid.cli.main import cli
+from semid.errors import ParameterError
 from semid.evaluation import MostPopular
 from semid.gen.agents import build_profiles, simulate_agents
 from semid.gen.agents.agent4rec import _bucket
@@ -52,7 +53,28 @@ def test_the_page_loop_and_its_metrics(data):
     m = result["metrics"]
     assert m["view_rate"] == 1.0 and m["mean_rating"] == 1.0 and m["mean_exit_page"] == 3.0
     assert m["mean_satisfaction"] == 1.0 and result["agents"] == 5
-    assert "on page 1" in result["records"][0]["memory"][0]
+    record = result["records"][0]
+    assert "on page 1" in record["memory"][0] and record["memory"][1] == "After page 1 I felt satisfied."
+    assert record["memory"][-1] == "Reflection: this recommender suits my taste." and m["satisfied_pages"] == 1.0
+    assert record["feelings"] == ["satisfied"] * 3
+
+
+def test_memory_retrieval_keeps_the_entries_nearest_the_item(data):
+    from semid.gen.agents import MemoryRetriever
+
+    def embed(texts):  # a fake encoder: one axis per keyword (plumbing; the default is MiniLM)
+        return np.array([[t.count("horror"), t.count("comedy"), t.count("page") + 0.1] for t in texts], float)
+
+    memory = ["I watched a horror film on page 1.", "After page 1 I felt neutral.", "A comedy on page 2.",
+              "horror horror on page 3."]
+    kept = MemoryRetriever(k=2, embed=embed).recall(memory, "horror")
+    assert kept == [memory[0], memory[3]]  # the two horror entries, in the order they were written
+    assert MemoryRetriever(k=5, embed=embed).recall(memory, "x") == memory
+    result = simulate_agents(Agreeable(), data, MostPopular(data), agents=2, pages=3, items_per_page=2,
+                             memory="retrieval", memory_k=2, embed=embed, progress=False)
+    assert result["memory"] == "retrieval" and result["metrics"]["view_rate"] == 1.0
+    with pytest.raises(ParameterError, match="memory must be"):
+        simulate_agents(Agreeable(), data, MostPopular(data), memory="everything", progress=False)
 
 
 def test_agents_command_with_a_real_model(tmp_path, data):
@@ -64,3 +86,10 @@ def test_agents_command_with_a_real_model(tmp_path, data):
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)["metrics"]
     assert 0.0 <= metrics["view_rate"] <= 1.0 and 1.0 <= metrics["mean_exit_page"] <= 2.0
+
+
+def test_memory_retrieval_with_the_default_minilm():
+    from semid.gen.agents import MemoryRetriever
+
+    memory = ["The weather was sunny on page 1.", "I watched a scary horror film and rated it 5."]
+    assert MemoryRetriever(k=1).recall(memory, "Night of the Living Dead, a horror movie") == [memory[1]]

@@ -1,7 +1,7 @@
 """Agents over semid items: the item database (:mod:`.items_db`), the closed SQL tool (:mod:`.sql_tool`),
 and InteRecAgent's tools, planners and user simulator (:mod:`.interec`)."""
 
-from .agent4rec import AgentProfile, build_profiles, simulate_agents
+from .agent4rec import EMOTIONS, AgentProfile, MemoryRetriever, build_profiles, simulate_agents
 from .interec import TOOLS, Agent, ConstrainedPlanner, LLMPlanner, RulePlanner, simulate, validate_plan
 from .items_db import TABLE, build_items_db
 from .sql_tool import ALLOWED_FUNCTIONS, QueryRefused, QueryResult, SafeSQL
@@ -11,7 +11,9 @@ __all__ = [
     "Agent",
     "AgentProfile",
     "ConstrainedPlanner",
+    "EMOTIONS",
     "LLMPlanner",
+    "MemoryRetriever",
     "QueryRefused",
     "QueryResult",
     "RulePlanner",

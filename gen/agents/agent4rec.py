@@ -15,7 +15,8 @@ are **constrained choices scored by the LLM** (the research notes' CPU recipe; t
 parses free text): for each item, the log-likelihood of "yes" vs "no" for "would you watch it",
 of "1".."5" for the rating of a watched item, and of "[NEXT]" vs "[EXIT]" after each page
 (exit forced at ``max_pages``); after exiting, a 1-10 satisfaction answer (the interview).
-Every agent's memory of earlier pages is the reference's factual sentence. Outputs per
+Memory: the reference's factual sentence per page, an emotional entry and a reflection (see
+:func:`simulate_agents`), all in the prompt or retrieved by MiniLM similarity. Outputs per
 recommender: view rate (watched / shown), mean rating, average likes per page (rating 5),
 mean exit page, mean satisfaction; the same seed and response cache give the same run.
 """
@@ -31,9 +32,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from semid.errors import DataError
+from semid.errors import DataError, ParameterError
 
-__all__ = ["ACTIVITY", "CONFORMITY", "DIVERSITY", "AgentProfile", "build_profiles", "simulate_agents"]
+__all__ = ["ACTIVITY", "CONFORMITY", "DIVERSITY", "EMOTIONS", "AgentProfile", "MemoryRetriever", "build_profiles",
+           "simulate_agents"]
 
 ACTIVITY = (
     "An Incredibly Elusive Occasional Viewer, so seldom attracted by recommendations that it is almost impossible to "
@@ -132,6 +134,43 @@ def build_profiles(dataset) -> list[AgentProfile]:
     return profiles
 
 
+class MemoryRetriever:
+    """The agent's memory recall: the ``k`` entries most similar to a query, in the order they were written.
+
+    Similarity is the cosine of sentence embeddings (``embed``: ``list[str] -> float (n, d)``; the
+    default is semid's text encoder, all-MiniLM-L6-v2, loaded once); each entry is embedded once.
+    """
+
+    def __init__(self, k: int = 3, embed=None):
+        if k < 1:
+            raise ParameterError(f"memory_k must be >= 1, got {k}")
+        self.k, self._embed, self._vectors = k, embed, {}
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if self._embed is None:
+            from semid.embed import _load_model, resolve_model
+
+            model = _load_model(resolve_model(None))
+            self._embed = lambda batch: model.encode(batch, normalize_embeddings=True, convert_to_numpy=True,
+                                                     show_progress_bar=False)
+        return np.asarray(self._embed(texts), dtype=np.float32)
+
+    def recall(self, memory: Sequence[str], query: str) -> list[str]:
+        if len(memory) <= self.k:
+            return list(memory)
+        todo = [m for m in dict.fromkeys([*memory, query]) if m not in self._vectors]
+        if todo:
+            for text, vector in zip(todo, self._encode(todo)):
+                self._vectors[text] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        q = self._vectors[query]
+        scores = np.array([float(self._vectors[m] @ q) for m in memory])
+        keep = sorted(np.argsort(-scores, kind="stable")[: self.k])
+        return [memory[i] for i in keep]
+
+
+EMOTIONS = ("satisfied", "neutral", "disappointed")
+
+
 def _choice(backend, prompt: str, options: Sequence[str]) -> int:
     """Index of the option the model finds most likely after ``prompt`` (a constrained choice)."""
     scores = backend.score([prompt] * len(options), [f" {o}" for o in options])
@@ -139,8 +178,24 @@ def _choice(backend, prompt: str, options: Sequence[str]) -> int:
 
 
 def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: int = 3, items_per_page: int = 4,
-                    seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Run ``agents`` seeded simulated users through ``recommender``'s pages; metrics and per-agent records."""
+                    seed: int = 0, memory: str = "all", memory_k: int = 3, embed=None,
+                    progress: bool = True) -> dict[str, Any]:
+    """Run ``agents`` seeded simulated users through ``recommender``'s pages; metrics and per-agent records.
+
+    Memory, as in Agent4Rec: after each page a *factual* entry (what was shown, watched, rated), an
+    *emotional* entry (the agent's feeling, a constrained choice among :data:`EMOTIONS`) and, from
+    the second page on, a *reflection* (does this recommender suit the agent's taste, yes / no).
+    ``memory="all"`` puts every entry in each prompt; ``memory="retrieval"`` only the ``memory_k``
+    entries most similar to the item being judged (:class:`MemoryRetriever`, MiniLM by default or
+    ``embed``), as the reference retrieves its memories.
+    """
+    if memory not in ("all", "retrieval"):
+        raise ParameterError(f"memory must be 'all' or 'retrieval', got {memory!r}")
+    retriever = MemoryRetriever(memory_k, embed) if memory == "retrieval" else None
+
+    def recall(entries: list[str], query: str) -> str:
+        return " ".join(retriever.recall(entries, query) if retriever is not None else entries)
+
     profiles = build_profiles(dataset)
     rng = np.random.default_rng(seed)
     chosen = [profiles[i] for i in sorted(rng.choice(len(profiles), size=min(agents, len(profiles)), replace=False))]
@@ -150,8 +205,8 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
     for profile in tqdm(chosen, desc="agent4rec", unit="agent", disable=not progress):
         ranked = recommender.recommend([profile.history[-20:]], pages * items_per_page,
                                        exclude=[set(profile.history)], users=[profile.user_id])[0]
-        memory: list[str] = []
-        pages_seen, agent_likes = 0, 0
+        memories: list[str] = []
+        pages_seen, agent_likes, feelings = 0, 0, []
         for page in range(pages):
             shown = ranked[page * items_per_page : (page + 1) * items_per_page]
             if not shown:
@@ -159,8 +214,8 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
             pages_seen = page + 1
             watched, rated = [], []
             for item in shown:
-                context = (f"{profile.describe()}\n{' '.join(memory)}\nThe recommender shows you \"{titles[item]}\". "
-                           "Would you watch it? Answer yes or no. Answer:")
+                context = (f"{profile.describe()}\n{recall(memories, titles[item])}\nThe recommender shows you "
+                           f"\"{titles[item]}\". Would you watch it? Answer yes or no. Answer:")
                 if _choice(backend, context, ["yes", "no"]) == 0:
                     watched.append(item)
                     rating = 1 + _choice(backend, context + " yes. How would you rate it from 1 to 5? Rating:",
@@ -171,36 +226,47 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
             ratings_all.extend(rated)
             agent_likes += sum(r == 5 for r in rated)
             disliked = [titles[i] for i in shown if i not in watched]
-            memory.append(f"The recommender recommended on page {page + 1}: {'; '.join(titles[i] for i in shown)}, "
-                          f"among them, I watched {'; '.join(titles[i] for i in watched) or 'nothing'} and rate them "
-                          f"{', '.join(map(str, rated)) or '-'} respectively. I dislike the rest: "
-                          f"{'; '.join(disliked) or 'none'}.")
+            memories.append(f"The recommender recommended on page {page + 1}: {'; '.join(titles[i] for i in shown)}, "
+                            f"among them, I watched {'; '.join(titles[i] for i in watched) or 'nothing'} and rate them "
+                            f"{', '.join(map(str, rated)) or '-'} respectively. I dislike the rest: "
+                            f"{'; '.join(disliked) or 'none'}.")
+            feeling = EMOTIONS[_choice(backend, f"{profile.describe()}\n{memories[-1]}\nHow do you feel about this "
+                                       "page of recommendations? Answer satisfied, neutral or disappointed. Answer:",
+                                       EMOTIONS)]
+            feelings.append(feeling)
+            memories.append(f"After page {page + 1} I felt {feeling}.")
+            if page >= 1:
+                suits = _choice(backend, f"{profile.describe()}\n{' '.join(memories)}\nReflect: does this "
+                                "recommender suit your taste? Answer yes or no. Answer:", ["yes", "no"]) == 0
+                memories.append(f"Reflection: this recommender {'suits' if suits else 'does not suit'} my taste.")
             if page + 1 == pages:
                 break
             fatigue = " You are a little bit tired." if page >= 1 else ""
-            decision = _choice(backend, f"{profile.describe()}\n{' '.join(memory)}{fatigue} Do you go on to the next "
+            decision = _choice(backend, f"{profile.describe()}\n{' '.join(memories)}{fatigue} Do you go on to the next "
                                "page or leave? Answer [NEXT] or [EXIT]. Answer:", ["[NEXT]", "[EXIT]"])
             if decision == 1:
                 break
-        score = 1 + _choice(backend, f"{profile.describe()}\n{' '.join(memory)} You left. Rate this recommender "
+        score = 1 + _choice(backend, f"{profile.describe()}\n{' '.join(memories)} You left. Rate this recommender "
                             "system from 1 to 10. Rating:", [str(i) for i in range(1, 11)])
         exits.append(pages_seen)
         satisfaction.append(score)
         likes.append(agent_likes / max(pages_seen, 1))
         records.append({"user_id": profile.user_id, "traits": [profile.activity, profile.conformity,
                                                                  profile.diversity],
-                        "exit_page": pages_seen, "satisfaction": score, "memory": memory})
+                        "exit_page": pages_seen, "satisfaction": score, "feelings": feelings, "memory": memories})
     return {
         "method": "Agent4Rec (constrained choices)",
         "backend": getattr(backend, "name", type(backend).__name__),
         "recommender": type(recommender).__name__,
-        "agents": len(chosen), "pages": pages, "items_per_page": items_per_page, "seed": seed,
+        "agents": len(chosen), "pages": pages, "items_per_page": items_per_page, "seed": seed, "memory": memory,
         "metrics": {
             "view_rate": watched_total / max(shown_total, 1),
             "mean_rating": float(np.mean(ratings_all)) if ratings_all else float("nan"),
             "likes_per_page": float(np.mean(likes)) if likes else 0.0,
             "mean_exit_page": float(np.mean(exits)) if exits else 0.0,
             "mean_satisfaction": float(np.mean(satisfaction)) if satisfaction else float("nan"),
+            "satisfied_pages": float(np.mean([f == "satisfied" for r in records for f in r["feelings"]]))
+            if records else 0.0,
         },
         "seconds_per_agent": (time.perf_counter() - started) / max(len(chosen), 1),
         "records": records,
