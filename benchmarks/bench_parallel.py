@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--budget-minutes", type=float, default=30.0)
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--graph-users", type=int, default=500)
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=RUN",
+                        help="another run (or popularity) evaluated on the same test users, e.g. SASRec=runs/sasrec")
     parser.add_argument("--section", default="bench_parallel")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -73,6 +75,16 @@ def main() -> None:
     losses = {r["epoch"]: r["loss"] for r in log if r["event"] == "epoch"}
     curve = [f"| {r['epoch']} | {losses.get(r['epoch'], float('nan')):.3f} | {r['recall@10']:.4f} | "
              f"{r['ndcg@10']:.4f} | {r['distinct@10']} |" for r in log if r["event"] == "valid"]
+    others = []
+    if args.compare:
+        from semid.cli.eval_cmds import load_recommender as load_any
+
+        for spec in args.compare:
+            name, _, path = spec.partition("=")
+            o = evaluate(load_any(Path(path), dataset=dataset), dataset, ks=(5, 10, 20), progress=False,
+                         beyond_accuracy=False)["metrics"]
+            others.append(f"| {name} | {o['recall@5']:.4f} | {o['ndcg@5']:.4f} | {o['recall@10']:.4f} | "
+                          f"{o['ndcg@10']:.4f} | {o['recall@20']:.4f} | {o['ndcg@20']:.4f} | {test['n_users']} |")
     body = "\n".join([
         "### Parallel generator on full Beauty (exact full ranking, every test user)", "", stamp(),
         f"- index: `{Path(args.index).name}` ({index.codes.shape[1]} codes per item), settings "
@@ -80,9 +92,9 @@ def main() -> None:
         f"- training: {summary['epochs']} epochs, {summary['steps']} steps, stopped: {summary['stopped']}, "
         f"{summary['train_seconds'] / 60:.1f} min of training in all invocations; this invocation {wall / 60:.1f} min "
         f"wall; best validation NDCG@10 {summary['best_valid_ndcg@10']}", f"- peak memory {peak_rss_mb():.0f} MiB", "",
-        "| R@5 | N@5 | R@10 | N@10 | R@20 | N@20 | users |", "|---|---|---|---|---|---|---|",
-        f"| {m['recall@5']:.4f} | {m['ndcg@5']:.4f} | **{m['recall@10']:.4f}** | **{m['ndcg@10']:.4f}** | "
-        f"{m['recall@20']:.4f} | {m['ndcg@20']:.4f} | {test['n_users']} |", "",
+        "| model | R@5 | N@5 | R@10 | N@10 | R@20 | N@20 | users |", "|---|---|---|---|---|---|---|---|",
+        f"| parallel generator (this run) | {m['recall@5']:.4f} | {m['ndcg@5']:.4f} | **{m['recall@10']:.4f}** | "
+        f"**{m['ndcg@10']:.4f}** | {m['recall@20']:.4f} | {m['ndcg@20']:.4f} | {test['n_users']} |", *others, "",
         f"Scoring speed on {len(sample)} test users (batch {len(sample)}): exact {exact_speed:.0f} users/s; "
         f"graph-constrained (beam 20, 3 steps, 200 edges) {graph_speed:.0f} users/s, its top-10 shares "
         f"{agreement:.1%} of the exact top-10.", "",
