@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=RUN",
                         help="another run (or popularity) evaluated on the same test users, e.g. SASRec=runs/sasrec")
     parser.add_argument("--section", default="bench_parallel")
+    parser.add_argument("--report-only", action="store_true",
+                        help="no training: test the run as it is and rewrite its section")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -52,13 +54,25 @@ def main() -> None:
     index = semid.load(args.index)
     config = ParallelConfig().with_assignments(parse_assignments(args.settings))
     started = time.perf_counter()
-    summary = train_parallel(dataset, index, index_path=str(Path(args.index).resolve()), out=args.run, config=config,
-                             budget_minutes=args.budget_minutes, resume=Path(args.run).exists(), progress=False)
+    if args.report_only:
+        from semid.gen.runs import open_run
+        from semid.gen.training import LoopState
+
+        state = LoopState.from_dict(open_run(args.run).load_checkpoint("last")[1]["loop"])
+        config = ParallelConfig.from_dict(open_run(args.run).config)
+        summary = {"epochs": state.epoch, "steps": state.step, "stopped": state.stopped,
+                   "train_seconds": state.train_seconds, "best_valid_ndcg@10": state.best_score}
+    else:
+        summary = train_parallel(dataset, index, index_path=str(Path(args.index).resolve()), out=args.run,
+                                 config=config, budget_minutes=args.budget_minutes, resume=Path(args.run).exists(),
+                                 progress=False)
     wall = time.perf_counter() - started
     exact = load_recommender(args.run)
-    test = evaluate(exact, dataset, ks=(5, 10, 20), progress=False, beyond_accuracy=False)
+    # The history the model was trained and validated with (evaluate's default is TIGER's 20).
+    test = evaluate(exact, dataset, ks=(5, 10, 20), max_history=config.max_history, progress=False,
+                    beyond_accuracy=False)
     m = test["metrics"]
-    split = semid.evaluation.leave_one_out(dataset)
+    split = semid.evaluation.leave_one_out(dataset, max_history=config.max_history)
     sample = split.test[: args.graph_users]
     histories = [c.history for c in sample]
     t0 = time.perf_counter()
@@ -81,8 +95,9 @@ def main() -> None:
 
         for spec in args.compare:
             name, _, path = spec.partition("=")
-            o = evaluate(load_any(Path(path), dataset=dataset), dataset, ks=(5, 10, 20), progress=False,
-                         beyond_accuracy=False)["metrics"]
+            other = load_any(Path(path), dataset=dataset)
+            o = evaluate(other, dataset, ks=(5, 10, 20), progress=False, beyond_accuracy=False,
+                         max_history=int(getattr(other, "max_history", None) or 20))["metrics"]
             others.append(f"| {name} | {o['recall@5']:.4f} | {o['ndcg@5']:.4f} | {o['recall@10']:.4f} | "
                           f"{o['ndcg@10']:.4f} | {o['recall@20']:.4f} | {o['ndcg@20']:.4f} | {test['n_users']} |")
     body = "\n".join([

@@ -180,7 +180,9 @@ def _parse_ks(text: str) -> list[int]:
 @click.option("--users", type=int, default=None, help="Seeded random sample of N users (stated in the output).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the user sample.")
 @click.option("--exclude-seen", is_flag=True, help="Never recommend items the user already interacted with.")
-@click.option("--max-history", type=int, default=20, show_default=True, help="Most recent history items given to the model.")
+@click.option("--max-history", type=int, default=None,
+              help="Most recent history items given to the model (default: the run's own, e.g. 50 for rpg runs; 20 "
+                   "for baselines).")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help="Index directory (default: the one recorded in the run).")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
@@ -199,7 +201,7 @@ def evaluate_cmd(run, data_dir, split, beams, decoding, assistant, alpha, k_text
     ks = _parse_ks(k_text)
     if users is not None and users < 1:
         raise ParameterError(f"--users must be >= 1, got {users}")
-    if max_history < 1:
+    if max_history is not None and max_history < 1:
         raise ParameterError(f"--max-history must be >= 1 (items of history given to the model), got {max_history}")
     check_device(device)
     if assistant is not None and decoding != "d3":
@@ -218,6 +220,10 @@ def evaluate_cmd(run, data_dir, split, beams, decoding, assistant, alpha, k_text
     recommender = load_recommender(
         run, dataset=dataset, index=index_dir, checkpoint=checkpoint, decoding=options, device=device
     )
+    if max_history is None:  # what the model was trained with, so no history shift at evaluation
+        from semid.evaluation.split import DEFAULT_MAX_HISTORY
+
+        max_history = int(getattr(recommender, "max_history", None) or DEFAULT_MAX_HISTORY)
     result = evaluate(recommender, dataset, split=split, ks=ks, max_history=max_history,
                       exclude_seen=exclude_seen, n_users=users, seed=seed)
     result["run"] = str(run)
