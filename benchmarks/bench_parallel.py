@@ -101,7 +101,7 @@ def main() -> None:
             others.append(f"| {name} | {o['recall@5']:.4f} | {o['ndcg@5']:.4f} | {o['recall@10']:.4f} | "
                           f"{o['ndcg@10']:.4f} | {o['recall@20']:.4f} | {o['ndcg@20']:.4f} | {test['n_users']} |")
     body = "\n".join([
-        "### Parallel generator on full Beauty (exact full ranking, every test user)", "", stamp(),
+        f"### Parallel generator on {dataset.name} (exact full ranking, every test user)", "", stamp(),
         f"- index: `{Path(args.index).name}` ({index.codes.shape[1]} codes per item), settings "
         f"`{json.dumps(parse_assignments(args.settings))}`",
         f"- training: {summary['epochs']} epochs, {summary['steps']} steps, stopped: {summary['stopped']}, "
