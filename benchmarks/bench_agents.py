@@ -32,7 +32,10 @@ RESULTS = Path(__file__).resolve().parent / "results" / "agents.md"
 
 
 def _spearman(a, b) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    """Spearman's rho with tied values at their average rank; ``nan`` when either side is constant."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(a), rankdata(b)
     if np.std(ra) == 0 or np.std(rb) == 0:
         return float("nan")
     return float(np.corrcoef(ra, rb)[0, 1])
@@ -81,7 +84,8 @@ def main() -> None:
         "| recommender | offline test R@10 | offline test N@10 | view rate | mean rating | likes / page | "
         "exit page | satisfaction (1-10) | simulation s |", "|---|---|---|---|---|---|---|---|---|", *rows, "",
         f"Spearman of satisfaction against offline R@10 over the three recommenders: "
-        f"{_spearman(satisfied, offline):+.2f} (+1: the agents order them as offline accuracy does).",
+        f"{_spearman(satisfied, offline):+.2f} (+1: the agents order them as offline accuracy does; nan: the "
+        "agents gave every recommender the same satisfaction).",
         "Published (Agent4Rec, gpt-3.5, ML-1M): the agents' satisfaction and view rate order random < "
         "popularity < MF/LightGCN as offline accuracy does.",
     ])
