@@ -166,10 +166,14 @@ def export_cmd(index, fmt, out, overwrite) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--data", "data_dir", required=True, help="Dataset the index describes (dir or builtin:NAME).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["grid", "lcrec", "recbole3", "recbole3-raw"]), default="lcrec",
-              show_default=True, help="As for `semid export`; grid and recbole3 items are the dataset's items in order.")
+@click.option("--format", "fmt", type=click.Choice(["cornac", "grid", "lcrec", "recbole3", "recbole3-raw"]),
+              default="lcrec", show_default=True,
+              help="As for `semid export`; grid and recbole3 items are the dataset's items in order; cornac: a "
+                   "TIGER saved with cornac's save() (.pkl or its folder; needs cornac).")
+@click.option("--level-sizes", default="", metavar="K[,K...]",
+              help="recbole3: the codebook sizes the file's codes were offset by (default: inferred).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-def import_index_cmd(file, data_dir, out_dir, fmt, overwrite) -> None:
+def import_index_cmd(file, data_dir, out_dir, fmt, level_sizes, overwrite) -> None:
     """Turn another framework's index file into a semid index."""
     import semid
     from semid.errors import ArtifactError
@@ -177,7 +181,8 @@ def import_index_cmd(file, data_dir, out_dir, fmt, overwrite) -> None:
     if out_dir.exists() and not overwrite:
         raise ArtifactError(f"{out_dir} already exists; pass --overwrite to replace it")
     dataset = semid.load_dataset(data_dir)
-    tokenizer = semid.make("imported", path=str(file.resolve()), format=fmt).fit(dataset.items)
+    params = {"level_sizes": level_sizes} if level_sizes else {}
+    tokenizer = semid.make("imported", path=str(file.resolve()), format=fmt, **params).fit(dataset.items)
     tokenizer.save(out_dir, overwrite=overwrite)
     click.echo(
         f"wrote {out_dir}: {len(tokenizer)} items, {tokenizer.collisions_resolved_} collisions resolved", err=True

@@ -8,15 +8,19 @@
   ``{"<internal id>": [codes]}`` with globally offset codes (TIGER) or per-level codes (RPG, LC-Rec).
 
 Positional formats (grid, recbole3) identify items by their position in the dataset's item
-order; a round trip returns the identical codes. cornac's TIGER keeps its code table inside
-the pickled model and loads no code file, so there is nothing to bridge to without changing it.
+order; a round trip returns the identical codes.
+- ``cornac``: PreferredAI/cornac's TIGER keeps its code table inside the model and reads no code
+  file: a fitted or saved model is read (:func:`read_cornac`), and an index is trained on inside
+  cornac by :class:`semid.cornac_tiger.SemidTIGER`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +30,10 @@ from .errors import DataError
 from .tokenizer import ItemTokenizer
 from .trie import pad_codes
 
-__all__ = ["EXPORT_FORMATS", "IMPORT_FORMATS", "export_grid", "export_index", "export_lcrec", "export_recbole3",
-           "read_grid", "read_lcrec_index", "read_recbole3"]
+__all__ = ["EXPORT_FORMATS", "IMPORT_FORMATS", "codes_in_cornac_order", "export_grid", "export_index", "export_lcrec",
+           "export_recbole3", "parse_level_sizes", "read_cornac", "read_grid", "read_lcrec_index", "read_recbole3"]
+
+logger = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"<([A-Za-z]+)_(\d+)>")
 
@@ -160,8 +166,9 @@ def read_grid(path: str | os.PathLike[str], n_items: int) -> np.ndarray:
 def export_recbole3(tokenizer: ItemTokenizer, path: str | os.PathLike[str], *, raw: bool) -> Path:
     """Write RecBole3.0's ``item_sids.json``: ``{"<internal id>": [code, ...]}``, ids 0..n-1 in index order.
 
-    ``raw``: per-level codes in ``[0, K)`` (RPG, LC-Rec); otherwise globally offset codes (each level
-    shifted by the sizes of the levels before it, as RecBole's RQ-VAE writes them; TIGER).
+    ``raw``: per-level codes in ``[0, K)`` (RPG, LC-Rec); otherwise globally offset codes (TIGER):
+    level ``l`` is shifted by the declared sizes of the levels before it
+    (``tokenizer.vocab.level_sizes``), as RecBole's RQ-VAE shifts by its codebook sizes.
 
     Raises:
         DataError: codes of different lengths.
@@ -170,7 +177,7 @@ def export_recbole3(tokenizer: ItemTokenizer, path: str | os.PathLike[str], *, r
     if (codes < 0).any():
         raise DataError("RecBole3.0 needs codes of one length; this index pads some (use a fixed-length scheme)")
     if not raw:
-        sizes = codes.max(axis=0) + 1
+        sizes = np.asarray(tokenizer.vocab.level_sizes, dtype=np.int64)
         codes = codes + np.concatenate([[0], np.cumsum(sizes)[:-1]])[None, :]
     data = {str(i): [int(c) for c in row] for i, row in enumerate(codes)}
     path = Path(path)
@@ -180,12 +187,75 @@ def export_recbole3(tokenizer: ItemTokenizer, path: str | os.PathLike[str], *, r
     return path
 
 
-def read_recbole3(path: str | os.PathLike[str], n_items: int, *, raw: bool) -> np.ndarray:
+def parse_level_sizes(value: str | Sequence[int] | None) -> list[int] | None:
+    """``"256"`` / ``"256,256,256"`` / a sequence into a list of positive sizes (``None`` stays ``None``)."""
+    if value is None or value == "" or value == []:
+        return None
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        sizes = [int(str(v).strip()) for v in parts]
+    except ValueError:
+        raise DataError(f"level_sizes: expected positive integers separated by commas, got {value!r}") from None
+    if any(s < 1 for s in sizes):
+        raise DataError(f"level_sizes: expected positive integers, got {value!r}")
+    return sizes
+
+
+def _offset_starts(codes: np.ndarray, level_sizes: list[int] | None, path) -> np.ndarray:
+    """Where each level of an offset (global-id) code table starts, shape ``(L,)``.
+
+    RecBole shifts level ``l`` by the sum of the codebook sizes before it, and its "extend"
+    collision level (``offset[-1] + k``, ``k >= 1``) by all of them. Given sizes are used as they
+    are: one number is every level's size but the last's (unbounded, as a collision counter is),
+    a list gives one per level (the last may be omitted). Otherwise the
+    largest uniform codebook size ``K`` that puts every level inside ``[l K, (l + 1) K)`` (the last
+    level only above ``l K``) is taken: it is the true size whenever some item uses code 0 at each
+    level, which holds for every real index, and unlike the per-level minimum it survives unused
+    codes. Without such a ``K`` each level starts at its smallest value (logged).
+    """
+    n_levels = codes.shape[1]
+    lows, highs = codes.min(axis=0), codes.max(axis=0)
+    if level_sizes is not None:
+        # one size: every level but the last (RecBole's collision counter) has it; else one per level
+        sizes = level_sizes * (n_levels - 1) if len(level_sizes) == 1 else level_sizes
+        if len(sizes) < n_levels - 1 or len(sizes) > n_levels:
+            raise DataError(f"{path}: {len(level_sizes)} level sizes given for {n_levels} levels")
+        starts = np.concatenate([[0], np.cumsum(sizes)])[:n_levels]
+        for level in range(n_levels):
+            top = starts[level] + sizes[level] if level < len(sizes) else None
+            bad = (codes[:, level] < starts[level]) | (False if top is None else codes[:, level] >= top)
+            if bad.any():
+                item = int(np.argmax(bad))
+                raise DataError(f"{path}: item {item}: code {int(codes[item, level])} at level {level} is outside "
+                                f"[{int(starts[level])}, {top if top is not None else 'inf'}) given level_sizes "
+                                f"{level_sizes}")
+        return starts.astype(np.int64)
+    if n_levels == 1:
+        return np.zeros(1, dtype=np.int64)
+    valid = [k for k in range(int(highs[0]) + 1, int(lows[1]) + 1)
+             if all(lows[l] >= l * k and highs[l] < (l + 1) * k for l in range(1, n_levels - 1))
+             and lows[-1] >= (n_levels - 1) * k]
+    if valid:
+        return np.arange(n_levels, dtype=np.int64) * valid[-1]
+    for level in range(1, n_levels):
+        if lows[level] <= highs[level - 1]:
+            raise DataError(f"{path}: level {level} overlaps level {level - 1}; not an offset (global-id) "
+                            "file; read it with the raw format")
+    logger.warning("%s: no uniform codebook size fits; each level starts at its smallest code "
+                   "(give level_sizes to read the exact codes)", path)
+    return lows.astype(np.int64)
+
+
+def read_recbole3(path: str | os.PathLike[str], n_items: int, *, raw: bool,
+                  level_sizes: list[int] | None = None) -> np.ndarray:
     """Codes ``int64 (n_items, L)`` of an ``item_sids.json`` (raw or offset form, see :func:`export_recbole3`).
+
+    ``level_sizes``: the codebook sizes the offset file was shifted by (see :func:`_offset_starts`
+    for what happens without them).
 
     Raises:
         DataError: malformed JSON, a missing or extra internal id, a code list that is not integers of
-            one length, or an offset file whose levels overlap.
+            one length, or an offset file whose levels overlap or leave the given sizes.
     """
     try:
         with open_text(path) as handle:
@@ -203,27 +273,93 @@ def read_recbole3(path: str | os.PathLike[str], n_items: int, *, raw: bool) -> n
     rows = []
     for i in range(n_items):
         value = raw_data[str(i)]
-        if not isinstance(value, list) or not value or not all(isinstance(v, int) and v >= 0 for v in value):
+        if not isinstance(value, list) or not value or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
             raise DataError(f"{path}: item {i}: expected a list of non-negative integers, got {value!r:.80}")
         if rows and len(value) != len(rows[0]):
             raise DataError(f"{path}: item {i} has {len(value)} codes, item 0 has {len(rows[0])}")
         rows.append(value)
     codes = np.asarray(rows, dtype=np.int64)
     if not raw:
-        offsets = codes.min(axis=0)
-        for level in range(1, codes.shape[1]):
-            if offsets[level] <= codes[:, level - 1].max():
-                raise DataError(f"{path}: level {level} overlaps level {level - 1}; not an offset (global-id) "
-                                "file; read it with the raw format")
-        starts = np.concatenate([[0], codes.max(axis=0)[:-1] + 1])
-        codes = codes - starts[None, :]
+        codes = codes - _offset_starts(codes, level_sizes, path)[None, :]
     return codes
+
+
+# -- cornac (PreferredAI/cornac) ------------------------------------------------------------------
+def codes_in_cornac_order(codes: dict[str, Sequence[int]], iid_map: dict, total_items: int) -> np.ndarray:
+    """``int64 (total_items, L)``: row ``j`` the code of the item cornac numbers ``j`` (``iid_map``: raw id -> j).
+
+    Raises:
+        DataError: an item cornac knows that the index has no code for, an internal id without a raw
+            id, or codes of different lengths (cornac stores one fixed-width table).
+    """
+    table = np.full((total_items, max((len(c) for c in codes.values()), default=0)), -1, dtype=np.int64)
+    filled = np.zeros(total_items, dtype=bool)
+    for raw_id, j in iid_map.items():
+        if not 0 <= int(j) < total_items:
+            continue  # cornac maps more ids than this model was fitted on; they are never scored
+        code = codes.get(str(raw_id))
+        if code is None:
+            raise DataError(f"cornac item {raw_id!r} (internal id {j}) has no code in the index; "
+                            "the index must cover every item cornac knows")
+        if len(code) != table.shape[1] or min(code) < 0:
+            raise DataError(f"cornac needs codes of one length; item {raw_id!r} has {list(code)} "
+                            "(use a fixed-length scheme)")
+        table[int(j)] = code
+        filled[int(j)] = True
+    if not filled.all():
+        raise DataError(f"cornac internal item id {int(np.argmin(filled))} has no raw item id in its iid_map")
+    return table
+
+
+def _cornac_dedup(codes: np.ndarray) -> np.ndarray:
+    """cornac's collision level: the k-th item (0-based) sharing a code gets k."""
+    seen: dict[tuple[int, ...], int] = {}
+    out = np.zeros(len(codes), dtype=np.int64)
+    for row, code in enumerate(map(tuple, codes.tolist())):
+        out[row] = seen.get(code, 0)
+        seen[code] = out[row] + 1
+    return out
+
+
+def read_cornac(model_or_path) -> dict[str, tuple[int, ...]]:
+    """``{raw item id: code}`` of a fitted cornac TIGER, or of one saved with its ``save`` (a .pkl or its folder).
+
+    cornac's own collision level is dropped (semid applies its collision policy instead); loading a
+    saved model needs cornac installed, reading a model object does not.
+
+    Raises:
+        DataError: not a fitted cornac TIGER (no ``sid_table`` / ``iid_map``), or cornac missing.
+    """
+    model = model_or_path
+    if isinstance(model_or_path, (str, os.PathLike)):
+        try:
+            from cornac.models import Recommender
+        except ImportError:
+            raise DataError(f"{model_or_path}: reading a saved cornac model needs cornac (pip install cornac)") from None
+        try:
+            model = Recommender.load(str(model_or_path))
+        except Exception as exc:  # cornac / pickle raise many types for a damaged or foreign file
+            raise DataError(f"{model_or_path}: not a saved cornac model ({type(exc).__name__}: {exc})") from None
+    table, iid_map = getattr(model, "sid_table", None), getattr(model, "iid_map", None)
+    if table is None or iid_map is None:
+        raise DataError(f"{model_or_path!r:.80}: not a fitted cornac TIGER (it has no sid_table / iid_map)")
+    table = np.asarray(table, dtype=np.int64)
+    if table.ndim != 2 or table.shape[1] < 2:
+        raise DataError(f"cornac sid_table has shape {table.shape}; expected (items, levels + 1)")
+    if not len(iid_map):
+        raise DataError(f"{model_or_path!r:.80}: the cornac model knows no items")
+    codes = table[:, :-1]
+    if not np.array_equal(table[:, -1], _cornac_dedup(codes)):
+        codes = table  # not cornac's collision level after all: keep every column
+    return {str(raw): tuple(int(c) for c in codes[int(j)]) for raw, j in iid_map.items() if int(j) < len(codes)}
 
 
 #: ``semid export --format NAME``.
 EXPORT_FORMATS = ("grid", "lcrec", "recbole3", "recbole3-raw")
-#: ``semid import-index --format NAME``.
-IMPORT_FORMATS = EXPORT_FORMATS
+#: ``semid import-index --format NAME`` (cornac has no code file: a saved model is read, and a
+#: semid index goes into cornac as :class:`semid.cornac_tiger.SemidTIGER`).
+IMPORT_FORMATS = (*EXPORT_FORMATS, "cornac")
 
 
 def export_index(tokenizer: ItemTokenizer, path: str | os.PathLike[str], fmt: str) -> Path:

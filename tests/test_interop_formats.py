@@ -54,13 +54,35 @@ def test_a_grid_tensor_written_by_grids_rules_is_read_with_its_collision_row_dro
     assert tuple(tok.codes[5][:3]) == tuple(codes[5])
 
 
-def test_a_recbole_offset_file_is_mapped_back_to_levels(data, tmp_path):
+def recbole_extend(codes: np.ndarray, codebook_size: int) -> np.ndarray:
+    """RecBole's RQ-VAE "extend" rule: shift level l by l * K, then add a level numbering each code's items 1..k."""
+    seen: dict[tuple, int] = {}
+    counter = np.array([seen.__setitem__(t, seen.get(t, 0) + 1) or seen[t] for t in map(tuple, codes.tolist())])
+    full = np.concatenate([codes, counter[:, None]], 1)
+    return full + np.arange(full.shape[1]) * codebook_size
+
+
+def test_a_recbole_offset_file_is_mapped_back_to_levels_despite_unused_codes(data, tmp_path):
     n = len(data.items)
-    codes = np.stack([np.arange(n) % 7, np.arange(n) // 7 % 9, np.arange(n) // 63], 1)
-    offset = codes + np.array([0, 7, 16])
-    (tmp_path / "item_sids.json").write_text(json.dumps({str(i): row.tolist() for i, row in enumerate(offset)}))
+    # codebook size 16 of which only 7, 9 and 12 values are used: offsets are 0, 16, 32 (+ 48 for the counter)
+    codes = np.stack([np.arange(n) % 7, np.arange(n) // 7 % 9, np.arange(n) // 63 % 12], 1)
+    (tmp_path / "item_sids.json").write_text(json.dumps({str(i): row.tolist()
+                                                         for i, row in enumerate(recbole_extend(codes, 16))}))
     tok = semid.make("imported", path=str(tmp_path / "item_sids.json"), format="recbole3").fit(data.items)
-    assert tok.encode(data.items.item_ids[70]) == tuple(codes[70])
+    assert tok.codes.shape[1] == 4
+    np.testing.assert_array_equal(tok.codes[:, :3], codes)
+    assert tok.codes[:, 3].min() == 1  # RecBole's counter starts at 1
+
+
+def test_given_level_sizes_are_used_and_checked(data, tmp_path):
+    n = len(data.items)
+    codes = np.stack([np.arange(n) % 5 + 1, np.arange(n) // 5 + 1], 1)  # unique; code 0 unused at both levels
+    path = tmp_path / "item_sids.json"
+    path.write_text(json.dumps({str(i): row.tolist() for i, row in enumerate(codes + [0, 10])}))
+    tok = semid.make("imported", path=str(path), format="recbole3", level_sizes="10").fit(data.items)
+    np.testing.assert_array_equal(tok.codes, codes)
+    with pytest.raises(DataError, match=r"item 4: code 5 at level 0 is outside \[0, 5\)"):
+        semid.make("imported", path=str(path), format="recbole3", level_sizes="5,20").fit(data.items)
 
 
 @pytest.mark.parametrize("content, fmt, message", [

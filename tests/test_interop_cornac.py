@@ -1,0 +1,48 @@
+"""The cornac bridge's plumbing without cornac: code alignment to cornac's ids, reading a fitted model."""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from semid.errors import DataError
+from semid.interop import _cornac_dedup, codes_in_cornac_order, read_cornac
+
+CODES = {"a": (1, 2), "b": (1, 2), "c": (0, 5)}
+IID_MAP = {"c": 0, "a": 1, "b": 2}  # cornac numbers items in order of first appearance
+
+
+def test_codes_follow_cornacs_internal_ids():
+    np.testing.assert_array_equal(codes_in_cornac_order(CODES, IID_MAP, 3), [[0, 5], [1, 2], [1, 2]])
+
+
+@pytest.mark.parametrize("codes, iid_map, message", [
+    ({"a": (1, 2)}, {"a": 0, "z": 1}, "cornac item 'z' \\(internal id 1\\) has no code"),
+    ({"a": (1, 2), "b": (3,)}, {"a": 0, "b": 1}, "item 'b' has \\[3\\]"),
+    ({"a": (1, 2)}, {"a": 1}, "internal item id 0 has no raw item id"),
+])
+def test_misaligned_codes_name_the_item(codes, iid_map, message):
+    with pytest.raises(DataError, match=message):
+        codes_in_cornac_order(codes, iid_map, 2)
+
+
+def test_a_fitted_model_reads_back_without_cornacs_collision_level():
+    table = codes_in_cornac_order(CODES, IID_MAP, 3)
+    model = SimpleNamespace(sid_table=np.concatenate([table, _cornac_dedup(table)[:, None]], 1), iid_map=IID_MAP)
+    assert _cornac_dedup(table).tolist() == [0, 0, 1]  # cornac counts from 0 within a shared code
+    assert read_cornac(model) == CODES
+
+
+def test_reading_a_saved_model_without_cornac_says_so(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cornac", None)
+    monkeypatch.setitem(sys.modules, "cornac.models", None)
+    with pytest.raises(DataError, match="needs cornac \\(pip install cornac\\)"):
+        read_cornac(tmp_path / "model.pkl")
+
+
+def test_an_unfitted_model_is_refused():
+    with pytest.raises(DataError, match="not a fitted cornac TIGER"):
+        read_cornac(SimpleNamespace(iid_map={}))
