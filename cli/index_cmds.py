@@ -146,9 +146,10 @@ def decode_cmd(index, codes) -> None:
 
 @click.command("export")
 @click.argument("index", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["grid", "lcrec", "recbole3", "recbole3-raw"]), default="lcrec",
-              show_default=True, help="lcrec: LC-Rec/LETTER JSON; grid: GRID's semantic-ID tensor (.pt); "
-              "recbole3: RecBole3.0 item_sids.json with global ids (TIGER); recbole3-raw: per-level codes (RPG, LC-Rec).")
+@click.option("--format", "fmt", type=click.Choice(["cornac", "grid", "lcrec", "recbole3", "recbole3-raw"]),
+              default="lcrec", show_default=True, help="lcrec: LC-Rec/LETTER JSON; grid: GRID's semantic-ID tensor "
+              "(.pt); recbole3: RecBole3.0 item_sids.json with global ids (TIGER); recbole3-raw: per-level codes "
+              "(RPG, LC-Rec); cornac: an untrained cornac TIGER on these codes (.pkl, needs cornac).")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def export_cmd(index, fmt, out, overwrite) -> None:

@@ -10,8 +10,8 @@
 Positional formats (grid, recbole3) identify items by their position in the dataset's item
 order; a round trip returns the identical codes.
 - ``cornac``: PreferredAI/cornac's TIGER keeps its code table inside the model and reads no code
-  file: a fitted or saved model is read (:func:`read_cornac`), and an index is trained on inside
-  cornac by :class:`semid.cornac_tiger.SemidTIGER`.
+  file: a fitted or saved model is read (:func:`read_cornac`), and an index goes to cornac as an
+  untrained :class:`semid.cornac_tiger.SemidTIGER` pickled the way cornac saves models.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .errors import DataError
 from .tokenizer import ItemTokenizer
 from .trie import pad_codes
 
-__all__ = ["EXPORT_FORMATS", "IMPORT_FORMATS", "codes_in_cornac_order", "export_grid", "export_index", "export_lcrec",
+__all__ = ["EXPORT_FORMATS", "IMPORT_FORMATS", "codes_in_cornac_order", "export_cornac", "export_grid", "export_index", "export_lcrec",
            "export_recbole3", "parse_level_sizes", "read_cornac", "read_grid", "read_lcrec_index", "read_recbole3"]
 
 logger = logging.getLogger(__name__)
@@ -355,11 +355,36 @@ def read_cornac(model_or_path) -> dict[str, tuple[int, ...]]:
     return {str(raw): tuple(int(c) for c in codes[int(j)]) for raw, j in iid_map.items() if int(j) < len(codes)}
 
 
+def export_cornac(tokenizer: ItemTokenizer, path: str | os.PathLike[str]) -> Path:
+    """Write an untrained :class:`semid.cornac_tiger.SemidTIGER` over ``tokenizer`` as cornac pickles models.
+
+    cornac reads no code file; this is the file it does read: ``cornac.models.Recommender.load(path,
+    trainable=True)`` gives a TIGER that trains on the index's codes (set any TIGER parameter on it
+    first, e.g. ``model.n_epochs = 10``). Loading needs semid and cornac installed.
+
+    Raises:
+        DataError: cornac is not installed, or the index's codes are not of one length.
+    """
+    import pickle
+
+    try:
+        from .cornac_tiger import SemidTIGER
+    except ImportError:
+        raise DataError("exporting for cornac needs cornac (pip install cornac)") from None
+    if (np.asarray(tokenizer.codes) < 0).any():
+        raise DataError("cornac needs codes of one length; this index pads some (use a fixed-length scheme)")
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump(SemidTIGER(tokenizer), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return path
+
+
 #: ``semid export --format NAME``.
-EXPORT_FORMATS = ("grid", "lcrec", "recbole3", "recbole3-raw")
-#: ``semid import-index --format NAME`` (cornac has no code file: a saved model is read, and a
-#: semid index goes into cornac as :class:`semid.cornac_tiger.SemidTIGER`).
-IMPORT_FORMATS = (*EXPORT_FORMATS, "cornac")
+EXPORT_FORMATS = ("cornac", "grid", "lcrec", "recbole3", "recbole3-raw")
+#: ``semid import-index --format NAME`` (cornac: a TIGER saved with cornac's ``save``).
+IMPORT_FORMATS = EXPORT_FORMATS
 
 
 def export_index(tokenizer: ItemTokenizer, path: str | os.PathLike[str], fmt: str) -> Path:
@@ -370,6 +395,8 @@ def export_index(tokenizer: ItemTokenizer, path: str | os.PathLike[str], fmt: st
         return export_lcrec(tokenizer, path)
     if fmt == "grid":
         return export_grid(tokenizer, path)
+    if fmt == "cornac":
+        return export_cornac(tokenizer, path)
     if fmt in ("recbole3", "recbole3-raw"):
         return export_recbole3(tokenizer, path, raw=fmt == "recbole3-raw")
     raise ParameterError(f"unknown export format {fmt!r}; formats: {', '.join(EXPORT_FORMATS)}")

@@ -46,3 +46,17 @@ def test_reading_a_saved_model_without_cornac_says_so(tmp_path, monkeypatch):
 def test_an_unfitted_model_is_refused():
     with pytest.raises(DataError, match="not a fitted cornac TIGER"):
         read_cornac(SimpleNamespace(iid_map={}))
+
+
+def test_exporting_for_cornac_without_cornac_is_one_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import semid
+    from semid.cli.main import cli
+
+    index = semid.make("random", seed=0).fit(semid.load_dataset("builtin:all_beauty_2023").items)
+    index.save(tmp_path / "idx")
+    monkeypatch.setitem(sys.modules, "semid.cornac_tiger", None)  # as when cornac is not installed
+    result = CliRunner().invoke(cli, ["export", str(tmp_path / "idx"), "--format", "cornac", str(tmp_path / "m.pkl")])
+    assert result.exit_code == 1 and "exporting for cornac needs cornac (pip install cornac)" in result.output
+    assert not (tmp_path / "m.pkl").exists()
