@@ -28,6 +28,27 @@ from ..tokenizer import Code, FitInputs, FitResult, ItemTokenizer
 __all__ = ["PQTokenizer"]
 
 
+def whitened_pca(x: np.ndarray, dim: int, *, floor: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Whitened PCA of ``x`` (``float32 (n, d)``): ``(matrix float32 (dim, d), mean float32 (d,))``.
+
+    ``y = (x - mean) @ matrix.T`` has unit variance along each of the top ``dim`` principal axes.
+    Eigenvalues are floored at ``floor`` times the largest: sentence embeddings are close to
+    rank-deficient, and dividing by the square root of a zero (or slightly negative, in float32)
+    eigenvalue is what made faiss' ``PCAMatrix(eigen_power=-0.5)`` return infinities at full width.
+    Each axis' sign is fixed (largest component positive) so the artifact does not depend on the
+    LAPACK build.
+    """
+    x64 = np.asarray(x, dtype=np.float64)
+    mean = x64.mean(axis=0)
+    centered = x64 - mean
+    values, vectors = np.linalg.eigh(centered.T @ centered / max(len(x64) - 1, 1))
+    values, vectors = values[::-1][:dim], vectors[:, ::-1][:, :dim]
+    signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(dim)])
+    vectors = vectors * np.where(signs == 0, 1.0, signs)
+    scale = 1.0 / np.sqrt(np.maximum(values, floor * max(values[0], np.finfo(np.float64).tiny)))
+    return (vectors * scale).T.astype(np.float32), mean.astype(np.float32)
+
+
 @register
 class PQTokenizer(ItemTokenizer):
     """Product quantisation (faiss k-means per sub-space; OPQ rotation and whitened PCA optional)."""
@@ -79,10 +100,7 @@ class PQTokenizer(ItemTokenizer):
                                  f"choose m among {[k for k in range(1, min(width, 64) + 1) if width % k == 0]}")
         state: dict[str, np.ndarray] = {}
         if p["pca_dim"]:
-            pca = faiss.PCAMatrix(d, p["pca_dim"], -0.5)  # eigen_power -1/2: whitening
-            pca.train(x)
-            state["pca_matrix"] = faiss.vector_to_array(pca.A).reshape(p["pca_dim"], d).astype(np.float32)
-            state["pca_mean"] = faiss.vector_to_array(pca.mean).astype(np.float32)
+            state["pca_matrix"], state["pca_mean"] = whitened_pca(x, p["pca_dim"])
         y = self._transform(x, state)
         if p["opq"]:
             opq = faiss.OPQMatrix(width, p["m"])
