@@ -171,3 +171,19 @@ def test_d3_blend_with_an_assistant(data, index, tmp_path):
                                        "--decoding", "d3", "--assistant", "popularity", "--alpha", "0.3"])
     assert blended.exit_code == 0, blended.output
     assert "D3 blend" in json.loads(blended.stdout)["settings"]["model"]["ranking"]
+
+
+def test_warm_up_in_epochs_follows_the_dataset_size(index):
+    from semid.gen.parallel.train import ParallelTrainable
+
+    for per_epoch in (4, 88):  # MovieLens-100K and Beauty at batch 256
+        config = ParallelConfig(**TINY, max_epochs=10, warmup_epochs=2.5, warmup_steps=300, lr=0.01)
+        model = ParallelModel(config, index)
+        trainable = ParallelTrainable(model, torch.optim.AdamW(model.parameters()), torch.zeros(1, 7, dtype=torch.long),
+                                      [], list(index.item_ids), config, total_steps=per_epoch * 10)
+        assert trainable.warmup_steps == round(2.5 * per_epoch)
+        trainable.step = trainable.warmup_steps - 1
+        assert trainable._lr() == pytest.approx(0.01)  # the warm-up ends after 2.5 epochs, not after 300 steps
+    steps = ParallelTrainable(model, torch.optim.AdamW(model.parameters()), torch.zeros(1, 7, dtype=torch.long), [],
+                              list(index.item_ids), ParallelConfig(**TINY, warmup_steps=300), total_steps=40)
+    assert steps.warmup_steps == 300

@@ -46,6 +46,9 @@ class ParallelConfig(Settings):
     lr: float = setting(0.01, "AdamW learning rate (RPG, Beauty)", check=above(0.0))
     weight_decay: float = setting(0.0, "AdamW weight decay", check=at_least(0.0))
     warmup_steps: int = setting(10_000, "linear warm-up, then cosine decay", check=at_least(0))
+    warmup_epochs: float = setting(0.0, "warm-up length in epochs instead of steps when > 0 (a step count does "
+                                   "not carry across dataset sizes: 300 steps are 3.4 Beauty epochs and 75 "
+                                   "MovieLens-100K ones)", check=at_least(0.0))
     batch_size: int = setting(256, "users per step", check=at_least(1))
     max_epochs: int = setting(150, "epochs at most", check=at_least(1))
     patience: int = setting(20, "validations without a better NDCG@10", check=at_least(1))

@@ -159,6 +159,9 @@ class ParallelTrainable:
                  total_steps: int, dist: Distributed | None = None):
         self.model, self.optimizer, self.windows, self.cases = model, optimizer, windows, cases
         self.item_ids, self.config, self.total_steps = item_ids, config, total_steps
+        steps_per_epoch = total_steps / config.max_epochs
+        self.warmup_steps = (round(config.warmup_epochs * steps_per_epoch) if config.warmup_epochs > 0
+                             else config.warmup_steps)
         self.dist = dist or Distributed()
         self.device = next(model.parameters()).device
         self.loss_module: torch.nn.Module = _LossModule(model)
@@ -177,7 +180,7 @@ class ParallelTrainable:
         return batches
 
     def _lr(self) -> float:
-        warm = self.config.warmup_steps
+        warm = self.warmup_steps
         if self.step < warm:
             return self.config.lr * (self.step + 1) / warm
         progress = (self.step - warm) / max(1, self.total_steps - warm)
