@@ -157,7 +157,8 @@ def check_cornac(out: Path) -> dict:
     seqs = data.sequences
     rows = [(u, item, 1.0, float(t)) for u, items, times in zip(seqs.user_ids, seqs.items, seqs.timestamps)
             for item, t in zip(items, times)]
-    method = NextItemEvaluation.leave_last_out(data=rows, fmt="UIRT", exclude_unknowns=True, seed=0)
+    # exclude_unknowns=False: cornac then numbers every item, also those seen only as a test target
+    method = NextItemEvaluation.leave_last_out(data=rows, fmt="UIRT", exclude_unknowns=False, seed=0)
     with tempfile.TemporaryDirectory() as tmp:  # `semid export --format cornac`, then cornac's own load
         model = cornac.models.Recommender.load(str(export_cornac(index, Path(tmp) / "tiger.pkl")), trainable=True)
     exported_class = type(model).__name__
@@ -170,11 +171,13 @@ def check_cornac(out: Path) -> dict:
         saved = model.save(tmp)
         loaded = cornac.models.Recommender.load(saved)
         back = read_cornac(saved)
+        imported = semid.make("imported", path=saved, format="cornac").fit(data.items)  # import-index --format cornac
     ours = dict(zip(index.item_ids, map(tuple, index.codes.tolist())))
     trained_on = {raw: tuple(model.sid_table[j][:-1].tolist()) for raw, j in model.iid_map.items()}
     return {"cornac": cornac.__version__, "items": len(back), "levels": len(next(iter(back.values()))),
             "trained_on_semid_codes": all(ours[raw] == code for raw, code in trained_on.items()),
             "saved_model_reads_back_to_semid_codes": all(ours[raw] == code for raw, code in back.items()),
+            "imported_index_equals_semid_index": bool((imported.codes == index.codes).all()),
             "exported_model_loaded_by_cornac_as": exported_class, "loaded_class": type(loaded).__name__, "scores_every_item": len(scores) == model.total_items}
 
 

@@ -73,3 +73,4 @@ def test_cornac_trained_on_semid_codes_and_its_saved_model_read_back():
     reads = json.loads((SAMPLES / "framework_reads.json").read_text())["cornac_tiger"]
     assert reads["trained_on_semid_codes"] and reads["saved_model_reads_back_to_semid_codes"]
     assert reads["loaded_class"] == "SemidTIGER" and reads["scores_every_item"]
+    assert reads["imported_index_equals_semid_index"] and reads["items"] == 356  # every item of the dataset
