@@ -61,18 +61,28 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def curve_rows(log: list[dict]) -> list[dict]:
-    """Join epoch events (loss, step) with the validation that followed them."""
-    rows, loss_by_epoch, targets = [], {}, 0
+    """Join epoch events (loss, step) with the validation that followed them.
+
+    A validation in the middle of an epoch (the last one of an invocation its budget stopped) takes
+    its target count from the stop event at the same step, and its epoch is marked ``(mid)``.
+    """
+    rows, loss_by_epoch, epoch_end_step = [], {}, {}
     per_epoch = None
     for event in log:
-        if event.get("event") == "start":
+        kind = event.get("event")
+        if kind == "start":
             per_epoch = event.get("n_targets")
-        if event.get("event") == "epoch":
+        elif kind == "epoch":
             loss_by_epoch[event["epoch"]] = event["loss"]
-        if event.get("event") == "valid":
+            epoch_end_step[event["epoch"]] = event["step"]
+        elif kind == "valid":
             epoch = event["epoch"]
+            whole = epoch_end_step.get(epoch) == event["step"]
             targets = epoch * per_epoch if per_epoch else None
-            rows.append({**event, "targets": targets, "train_loss": loss_by_epoch.get(epoch)})
+            rows.append({**event, "targets": targets, "train_loss": loss_by_epoch.get(epoch) if whole else None,
+                         "mid_epoch": not whole})
+        elif kind == "stop" and rows and rows[-1]["mid_epoch"] and rows[-1]["step"] == event["step"]:
+            rows[-1]["targets"] = event.get("targets_seen", rows[-1]["targets"])
     return rows
 
 
@@ -141,7 +151,8 @@ def main(argv=None) -> int:
     for row in rows:
         nll = " / ".join(f"{x:.2f}" for x in row.get("position_nll", []))
         lines.append(
-            f"| {row['epoch']} | {row['targets']:,} | {row['train_loss']} | {row['recall@10']:.4f} | "
+            f"| {row['epoch']}{' (mid)' if row.get('mid_epoch') else ''} | {row['targets']:,} | "
+            f"{row['train_loss'] if row['train_loss'] is not None else '-'} | {row['recall@10']:.4f} | "
             f"{row['ndcg@10']:.4f} | {row.get('distinct@10', '-')} | {nll} |"
         )
     lines += ["", f"Validation users per row: {config.eval_users} (seeded sample).", ""]
