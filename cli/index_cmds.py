@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from semid.interop import EXPORT_FORMATS
+
 __all__ = ["commands"]
 
 
@@ -146,10 +148,10 @@ def decode_cmd(index, codes) -> None:
 
 @click.command("export")
 @click.argument("index", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["cornac", "grid", "lcrec", "recbole3", "recbole3-raw"]),
-              default="lcrec", show_default=True, help="lcrec: LC-Rec/LETTER JSON; grid: GRID's semantic-ID tensor "
-              "(.pt); recbole3: RecBole3.0 item_sids.json with global ids (TIGER); recbole3-raw: per-level codes "
-              "(RPG, LC-Rec); cornac: an untrained cornac TIGER on these codes (.pkl, needs cornac).")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="lcrec", show_default=True,
+              help="lcrec: LC-Rec/LETTER JSON; grid: GRID's semantic-ID tensor (.pt); recbole3: RecBole3.0 "
+              "item_sids.json with global ids (TIGER); recbole3-raw: per-level codes (RPG, LC-Rec); cornac-tiger / "
+              "-letter / -rpg / -diffgrm: that cornac model, untrained, on these codes (.pkl, needs cornac).")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def export_cmd(index, fmt, out, overwrite) -> None:
@@ -167,10 +169,9 @@ def export_cmd(index, fmt, out, overwrite) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--data", "data_dir", required=True, help="Dataset the index describes (dir or builtin:NAME).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["cornac", "grid", "lcrec", "recbole3", "recbole3-raw"]),
-              default="lcrec", show_default=True,
-              help="As for `semid export`; grid and recbole3 items are the dataset's items in order; cornac: a "
-                   "TIGER saved with cornac's save() (.pkl or its folder; needs cornac).")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="lcrec", show_default=True,
+              help="As for `semid export`; grid and recbole3 items are the dataset's items in order; cornac-*: a "
+                   "model saved with cornac's save() (.pkl or its folder; needs cornac).")
 @click.option("--level-sizes", default="", metavar="K[,K...]",
               help="recbole3: the codebook sizes the file's codes were offset by (default: inferred).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")

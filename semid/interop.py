@@ -9,9 +9,10 @@
 
 Positional formats (grid, recbole3) identify items by their position in the dataset's item
 order; a round trip returns the identical codes.
-- ``cornac``: PreferredAI/cornac's TIGER keeps its code table inside the model and reads no code
-  file: a fitted or saved model is read (:func:`read_cornac`), and an index goes to cornac as an
-  untrained :class:`semid.cornac_tiger.SemidTIGER` pickled the way cornac saves models.
+- ``cornac-tiger`` / ``-letter`` / ``-rpg`` / ``-diffgrm``: PreferredAI/cornac's generative models
+  keep their code table inside the model and read no code file: a fitted or saved one is read
+  (:func:`read_cornac`), and an index goes to cornac as an untrained adapter of
+  :mod:`semid.cornac_models`, pickled the way cornac saves models.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .errors import DataError
 from .tokenizer import ItemTokenizer
 from .trie import pad_codes
 
-__all__ = ["EXPORT_FORMATS", "IMPORT_FORMATS", "codes_in_cornac_order", "export_cornac", "export_grid", "export_index", "export_lcrec",
+__all__ = ["CORNAC_MODELS", "EXPORT_FORMATS", "IMPORT_FORMATS", "codes_in_cornac_order", "export_cornac", "export_grid", "export_index", "export_lcrec",
            "export_recbole3", "parse_level_sizes", "read_cornac", "read_grid", "read_lcrec_index", "read_recbole3"]
 
 logger = logging.getLogger(__name__)
@@ -323,10 +324,10 @@ def _cornac_dedup(codes: np.ndarray) -> np.ndarray:
 
 
 def read_cornac(model_or_path) -> dict[str, tuple[int, ...]]:
-    """``{raw item id: code}`` of a fitted cornac TIGER, or of one saved with its ``save`` (a .pkl or its folder).
+    """``{raw item id: code}`` of a fitted cornac TIGER, LETTER, RPG or DiffGRM, or of one saved with ``save``.
 
-    cornac's own collision level is dropped (semid applies its collision policy instead); loading a
-    saved model needs cornac installed, reading a model object does not.
+    TIGER's own collision level is dropped (semid applies its collision policy instead); loading a
+    saved model (a .pkl or its folder) needs cornac installed, reading a model object does not.
 
     Raises:
         DataError: not a fitted cornac TIGER (no ``sid_table`` / ``iid_map``), or cornac missing.
@@ -343,32 +344,41 @@ def read_cornac(model_or_path) -> dict[str, tuple[int, ...]]:
             raise DataError(f"{model_or_path}: not a saved cornac model ({type(exc).__name__}: {exc})") from None
     table, iid_map = getattr(model, "sid_table", None), getattr(model, "iid_map", None)
     if table is None or iid_map is None:
-        raise DataError(f"{model_or_path!r:.80}: not a fitted cornac TIGER (it has no sid_table / iid_map)")
+        raise DataError(f"{model_or_path!r:.80}: not a fitted cornac generative model (no sid_table / iid_map)")
     table = np.asarray(table, dtype=np.int64)
-    if table.ndim != 2 or table.shape[1] < 2:
-        raise DataError(f"cornac sid_table has shape {table.shape}; expected (items, levels + 1)")
+    if table.ndim != 2 or table.shape[1] < 1:
+        raise DataError(f"cornac sid_table has shape {table.shape}; expected (items, levels)")
     if not len(iid_map):
         raise DataError(f"{model_or_path!r:.80}: the cornac model knows no items")
-    codes = table[:, :-1]
-    if not np.array_equal(table[:, -1], _cornac_dedup(codes)):
-        codes = table  # not cornac's collision level after all: keep every column
+    codes = table
+    lineage = {cls.__name__ for cls in type(model).__mro__}
+    if "TIGER" in lineage and "LETTER" not in lineage:  # cornac's LETTER (a TIGER), RPG, DiffGRM keep no such level
+        if not np.array_equal(table[:, -1], _cornac_dedup(table[:, :-1])):
+            raise DataError(f"{model_or_path!r:.80}: the last sid_table column is not cornac TIGER's collision level")
+        codes = table[:, :-1]
     return {str(raw): tuple(int(c) for c in codes[int(j)]) for raw, j in iid_map.items() if int(j) < len(codes)}
 
 
-def export_cornac(tokenizer: ItemTokenizer, path: str | os.PathLike[str]) -> Path:
-    """Write an untrained :class:`semid.cornac_tiger.SemidTIGER` over ``tokenizer`` as cornac pickles models.
+#: ``--format cornac-NAME`` -> the adapter class in :mod:`semid.cornac_models`.
+CORNAC_MODELS = {"cornac-diffgrm": "SemidDiffGRM", "cornac-letter": "SemidLETTER", "cornac-rpg": "SemidRPG",
+                 "cornac-tiger": "SemidTIGER"}
+
+
+def export_cornac(tokenizer: ItemTokenizer, path: str | os.PathLike[str], fmt: str = "cornac-tiger") -> Path:
+    """Write an untrained cornac model (:data:`CORNAC_MODELS`) over ``tokenizer``, pickled as cornac saves models.
 
     cornac reads no code file; this is the file it does read: ``cornac.models.Recommender.load(path,
-    trainable=True)`` gives a TIGER that trains on the index's codes (set any TIGER parameter on it
+    trainable=True)`` gives the model, which trains on the index's codes (set any of its parameters
     first, e.g. ``model.n_epochs = 10``). Loading needs semid and cornac installed.
 
     Raises:
         DataError: cornac is not installed, or the index's codes are not of one length.
     """
+    import importlib
     import pickle
 
     try:
-        from .cornac_tiger import SemidTIGER
+        adapter = getattr(importlib.import_module(".cornac_models", __package__), CORNAC_MODELS[fmt])
     except ImportError:
         raise DataError("exporting for cornac needs cornac (pip install cornac)") from None
     if (np.asarray(tokenizer.codes) < 0).any():
@@ -376,14 +386,14 @@ def export_cornac(tokenizer: ItemTokenizer, path: str | os.PathLike[str]) -> Pat
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as handle:
-        pickle.dump(SemidTIGER(tokenizer), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(adapter(tokenizer), handle, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, path)
     return path
 
 
 #: ``semid export --format NAME``.
-EXPORT_FORMATS = ("cornac", "grid", "lcrec", "recbole3", "recbole3-raw")
-#: ``semid import-index --format NAME`` (cornac: a TIGER saved with cornac's ``save``).
+EXPORT_FORMATS = (*sorted(CORNAC_MODELS), "grid", "lcrec", "recbole3", "recbole3-raw")
+#: ``semid import-index --format NAME`` (cornac-*: a model saved with cornac's ``save``; any of them).
 IMPORT_FORMATS = EXPORT_FORMATS
 
 
@@ -395,8 +405,8 @@ def export_index(tokenizer: ItemTokenizer, path: str | os.PathLike[str], fmt: st
         return export_lcrec(tokenizer, path)
     if fmt == "grid":
         return export_grid(tokenizer, path)
-    if fmt == "cornac":
-        return export_cornac(tokenizer, path)
+    if fmt in CORNAC_MODELS:
+        return export_cornac(tokenizer, path, fmt)
     if fmt in ("recbole3", "recbole3-raw"):
         return export_recbole3(tokenizer, path, raw=fmt == "recbole3-raw")
     raise ParameterError(f"unknown export format {fmt!r}; formats: {', '.join(EXPORT_FORMATS)}")

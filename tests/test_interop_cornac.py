@@ -29,11 +29,23 @@ def test_misaligned_codes_name_the_item(codes, iid_map, message):
         codes_in_cornac_order(codes, iid_map, 2)
 
 
-def test_a_fitted_model_reads_back_without_cornacs_collision_level():
+class TIGER(SimpleNamespace):
+    """Stands for cornac's TIGER (read_cornac goes by the class lineage)."""
+
+
+class LETTER(TIGER):
+    """cornac's LETTER derives from its TIGER but keeps no collision level."""
+
+
+def test_a_fitted_tiger_reads_back_without_its_collision_level_and_others_whole():
     table = codes_in_cornac_order(CODES, IID_MAP, 3)
-    model = SimpleNamespace(sid_table=np.concatenate([table, _cornac_dedup(table)[:, None]], 1), iid_map=IID_MAP)
     assert _cornac_dedup(table).tolist() == [0, 0, 1]  # cornac counts from 0 within a shared code
-    assert read_cornac(model) == CODES
+    with_level = np.concatenate([table, _cornac_dedup(table)[:, None]], 1)
+    assert read_cornac(TIGER(sid_table=with_level, iid_map=IID_MAP)) == CODES
+    for other in (LETTER, SimpleNamespace):  # LETTER, RPG, DiffGRM: the table is the codes
+        assert read_cornac(other(sid_table=table, iid_map=IID_MAP)) == CODES
+    with pytest.raises(DataError, match="not cornac TIGER's collision level"):
+        read_cornac(TIGER(sid_table=table, iid_map=IID_MAP))
 
 
 def test_reading_a_saved_model_without_cornac_says_so(tmp_path, monkeypatch):
@@ -44,7 +56,7 @@ def test_reading_a_saved_model_without_cornac_says_so(tmp_path, monkeypatch):
 
 
 def test_an_unfitted_model_is_refused():
-    with pytest.raises(DataError, match="not a fitted cornac TIGER"):
+    with pytest.raises(DataError, match="not a fitted cornac generative model"):
         read_cornac(SimpleNamespace(iid_map={}))
 
 
@@ -56,7 +68,7 @@ def test_exporting_for_cornac_without_cornac_is_one_line(tmp_path, monkeypatch):
 
     index = semid.make("random", seed=0).fit(semid.load_dataset("builtin:all_beauty_2023").items)
     index.save(tmp_path / "idx")
-    monkeypatch.setitem(sys.modules, "semid.cornac_tiger", None)  # as when cornac is not installed
-    result = CliRunner().invoke(cli, ["export", str(tmp_path / "idx"), "--format", "cornac", str(tmp_path / "m.pkl")])
+    monkeypatch.setitem(sys.modules, "semid.cornac_models", None)  # as when cornac is not installed
+    result = CliRunner().invoke(cli, ["export", str(tmp_path / "idx"), "--format", "cornac-rpg", str(tmp_path / "m.pkl")])
     assert result.exit_code == 1 and "exporting for cornac needs cornac (pip install cornac)" in result.output
     assert not (tmp_path / "m.pkl").exists()

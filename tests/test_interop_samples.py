@@ -69,8 +69,11 @@ def test_the_files_the_frameworks_read_are_what_semid_writes_today(data, tmp_pat
     assert torch.equal(torch.load(export_grid(tok, tmp_path / "g.pt")), torch.load(SAMPLES / "semid_grid.pt"))
 
 
-def test_cornac_trained_on_semid_codes_and_its_saved_model_read_back():
-    reads = json.loads((SAMPLES / "framework_reads.json").read_text())["cornac_tiger"]
+@pytest.mark.parametrize("fmt, adapter", [("cornac-diffgrm", "SemidDiffGRM"), ("cornac-letter", "SemidLETTER"),
+                                          ("cornac-rpg", "SemidRPG"), ("cornac-tiger", "SemidTIGER")])
+def test_cornac_trained_on_semid_codes_and_its_saved_model_read_back(fmt, adapter):
+    reads = json.loads((SAMPLES / "framework_reads.json").read_text())["cornac"][fmt]
     assert reads["trained_on_semid_codes"] and reads["saved_model_reads_back_to_semid_codes"]
-    assert reads["loaded_class"] == "SemidTIGER" and reads["scores_every_item"]
+    assert reads["loaded_class"] == reads["exported_model_loaded_by_cornac_as"] == adapter
+    assert reads["scores_every_item"]
     assert reads["imported_index_equals_semid_index"] and reads["items"] == 356  # every item of the dataset

@@ -38,7 +38,8 @@ class ImportedTokenizer(ItemTokenizer):
     params = {
         "seed": Param("seed", 0, "unused"),
         "path": Param("path", "", "the index JSON file", check=lambda v: None if v else "must name a file"),
-        "format": Param("format", "lcrec", "file format", choices=("cornac", "grid", "lcrec", "recbole3", "recbole3-raw")),
+        "format": Param("format", "lcrec", "file format", choices=("cornac-diffgrm", "cornac-letter", "cornac-rpg", "cornac-tiger", "grid", "lcrec",
+                                 "recbole3", "recbole3-raw")),
         "level_sizes": Param("level_sizes", "", "recbole3: codebook sizes the offset file was shifted by, e.g. "
                              "'256' or '256,256,256' (default: inferred)", check=_check_sizes),
     }
@@ -55,7 +56,7 @@ class ImportedTokenizer(ItemTokenizer):
                                         level_sizes=parse_level_sizes(self._params["level_sizes"])))
             codes = {item: tuple(int(c) for c in row) for item, row in zip(item_ids, table)}
             prefixes = list(default_prefixes(table.shape[1]))
-        elif fmt == "cornac":  # keyed by cornac's raw item ids
+        elif fmt.startswith("cornac-"):  # keyed by cornac's raw item ids
             from ..interop import read_cornac
 
             codes = read_cornac(self._params["path"])

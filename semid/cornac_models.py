@@ -1,0 +1,106 @@
+"""cornac's generative recommenders trained on a semid index (``pip install cornac``; imported only when used).
+
+cornac's TIGER, LETTER, RPG and DiffGRM (cornac >= 3.0) read no code file: each makes its semantic
+IDs inside ``fit`` from item features and keeps the table (``sid_table``) in the model. The classes
+here are those models with that one step replaced by a semid index's codes, aligned to cornac's
+internal item ids through its ``iid_map``; everything else (training, scoring, cornac's own
+collision handling, ``save`` / ``load``) is cornac's. The reverse direction, any fitted or saved one
+into a semid index, is :func:`semid.interop.read_cornac` (``semid import-index --format cornac-*``).
+
+    from semid.cornac_models import SemidRPG
+    model = SemidRPG(semid.load("idx/pq32"), n_epochs=10, device="cpu")
+    cornac.Experiment(eval_method=next_item_eval, models=[model], metrics=[...]).run()
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from cornac.models import LETTER, RPG, TIGER, DiffGRM
+
+from .interop import codes_in_cornac_order
+from .tokenizer import ItemTokenizer
+
+__all__ = ["SemidDiffGRM", "SemidLETTER", "SemidRPG", "SemidTIGER"]
+
+
+class _SemidCodes:
+    """What every adapter shares: the index's codes by raw item id, and them in cornac's order at fit time."""
+
+    def _keep_index(self, index: ItemTokenizer | None) -> None:
+        self.index_codes = None if index is None else dict(zip(index.item_ids, np.asarray(index.codes).tolist()))
+        self.index_fingerprint = None if index is None else index.fingerprint
+
+    def _semid_table(self) -> np.ndarray:
+        if self.index_codes is None:
+            raise ValueError(f"{type(self).__name__} needs a semid index: {type(self).__name__}(index, ...)")
+        return codes_in_cornac_order(self.index_codes, self.iid_map, self.total_items)
+
+    def _features_or_none(self, parent_get):
+        # cornac requires content features only to tokenize; the codes here come from the index
+        if getattr(getattr(self.train_set, "item_feature", None), "features", None) is None:
+            return np.zeros((self.total_items, 1), dtype="float32")
+        return parent_get()
+
+
+class SemidTIGER(_SemidCodes, TIGER):
+    """cornac's TIGER on ``index``'s codes (cornac appends its collision level). ``rqvae_*`` settings are unused."""
+
+    def __init__(self, index: ItemTokenizer | None = None, name: str = "SemidTIGER", **params):
+        params["tokenizer"] = "rkmeans"  # cornac then trains and keeps no RQ-VAE; _tokenize is replaced below
+        super().__init__(name=name, **params)
+        self._keep_index(index)
+
+    def _get_item_features(self):
+        return self._features_or_none(super()._get_item_features)
+
+    def _tokenize(self, torch, feats_t):
+        codes = self._semid_table()
+        self.rqvae_num_levels, self.rqvae_codebook_size = codes.shape[1], int(codes.max()) + 1
+        return codes
+
+
+class SemidLETTER(_SemidCodes, LETTER):
+    """cornac's LETTER recommender on ``index``'s codes (through its ``precomputed_semantic_ids``)."""
+
+    def __init__(self, index: ItemTokenizer | None = None, name: str = "SemidLETTER", **params):
+        super().__init__(name=name, **params)
+        self._keep_index(index)
+
+    def _get_item_features(self):
+        return self._features_or_none(super()._get_item_features)
+
+    def _tokenize(self, torch, feats_t):
+        codes = self._semid_table()
+        self.precomputed_semantic_ids = codes
+        self.rqvae_num_levels, self.rqvae_codebook_size = codes.shape[1], int(codes.max()) + 1
+        return super()._tokenize(torch, feats_t)
+
+
+class SemidRPG(_SemidCodes, RPG):
+    """cornac's RPG on ``index``'s codes (any fixed length; cornac's OPQ tokenizer is not run)."""
+
+    def __init__(self, index: ItemTokenizer | None = None, name: str = "SemidRPG", **params):
+        super().__init__(name=name, **params)
+        self._keep_index(index)
+
+    def _get_item_features(self):
+        return self._features_or_none(super()._get_item_features)
+
+    def _opq_tokenize(self, feats, train_mask=None):
+        codes = self._semid_table()
+        self.n_codebook, self.codebook_size = codes.shape[1], int(codes.max()) + 1
+        return codes
+
+
+class SemidDiffGRM(_SemidCodes, DiffGRM):
+    """cornac's DiffGRM on ``index``'s codes (through its ``item_sids``)."""
+
+    def __init__(self, index: ItemTokenizer | None = None, name: str = "SemidDiffGRM", **params):
+        super().__init__(name=name, **params)
+        self._keep_index(index)
+
+    def _prepare_semantic_ids(self):
+        codes = self._semid_table()
+        self.item_sids = codes
+        self.n_digit, self.codebook_size = codes.shape[1], int(codes.max()) + 1
+        return super()._prepare_semantic_ids()
