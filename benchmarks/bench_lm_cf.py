@@ -100,6 +100,7 @@ def main() -> None:
     n_users = len(dataset.sequences.user_ids)
     body = "\n".join([
         f"### {dataset.name}: {len(dataset.items)} items, {n_users} users, every test user counted", "",
+        stamp(),
         f"- RLMRec profiles (templated from the training split, MiniLM): {profile_seconds:.0f} s; "
         f"AlphaRec's text embeddings: `{Path(args.embeddings).name}`",
         f"- peak memory of the script: {peak_rss_mb():.0f} MiB", "",
