@@ -32,10 +32,12 @@ def titles(tmp_path_factory, data):
     return out
 
 
-def test_infonce_by_hand(data, titles):
+@pytest.mark.parametrize("items_per_negative", [0, 10_000])  # gathered negatives, then one matmul
+def test_infonce_by_hand(data, titles, monkeypatch, items_per_negative):
     from semid.gen.cf import AlphaRec
     from semid.gen.cf.data import prepare_cf_data
 
+    monkeypatch.setattr("semid.gen.cf.alpharec._MATMUL_ITEMS_PER_NEGATIVE", items_per_negative)
     cf = prepare_cf_data(data)
     model = AlphaRec(cf.n_items, cf.n_users, AlphaRecConfig(embeddings=str(titles), negatives=4, n_layers=1))
     model.attach_graph(cf)
