@@ -72,7 +72,7 @@ def llmrank(args) -> None:
     for scoring in args.scoring.split(","):
         settings = LLMRankSettings(prompt=args.prompt, domain=args.domain, scoring=scoring,
                                    max_new_tokens=args.max_new_tokens, seed=args.seed, on_missing="item_id")
-        result = llmrank_evaluate(backend, dataset, settings, users=args.users, progress=False)
+        result = llmrank_evaluate(backend, dataset, settings, users=args.users, progress=True)
         records = result["records"]
         counts = {}
         for seq in semid.evaluation.leave_one_out(dataset).train_sequences:
