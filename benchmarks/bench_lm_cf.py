@@ -87,7 +87,7 @@ def main() -> None:
         events = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
         stop = [e for e in events if e["event"] == "stop"][-1]
         epochs = max(e["epoch"] for e in events if e["event"] == "epoch")
-        train_seconds = sum(e["train_seconds"] for e in events if e["event"] == "stop")
+        train_seconds = stop["train_seconds"]  # cumulative over the run's invocations
         per_epoch = train_seconds / max(epochs, 1)
         m = test["metrics"]
         rows.append(f"| {model} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} | {m['recall@20']:.4f} | "
