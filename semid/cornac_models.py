@@ -24,34 +24,40 @@ __all__ = ["SemidDiffGRM", "SemidLETTER", "SemidRPG", "SemidTIGER"]
 
 
 class _SemidCodes:
-    """What every adapter shares: the index's codes by raw item id, and them in cornac's order at fit time."""
+    """What every adapter shares: the index's codes by raw item id, and them in cornac's order at fit time.
 
-    def _keep_index(self, index: ItemTokenizer | None) -> None:
+    Args:
+        index: a fitted semid index covering every item cornac knows (by raw item id).
+        name: the model's name in cornac's reports (default: the adapter's class name).
+        **params: any other parameter of the cornac model; its tokenizer settings are unused, the
+            number of levels and the codebook size are the index's.
+    """
+
+    def __init__(self, index: ItemTokenizer | None = None, name: str | None = None, **params):
+        super().__init__(name=name or type(self).__name__, **self._cornac_params(params))
         self.index_codes = None if index is None else dict(zip(index.item_ids, np.asarray(index.codes).tolist()))
         self.index_fingerprint = None if index is None else index.fingerprint
+
+    def _cornac_params(self, params: dict) -> dict:
+        return params
 
     def _semid_table(self) -> np.ndarray:
         if self.index_codes is None:
             raise ValueError(f"{type(self).__name__} needs a semid index: {type(self).__name__}(index, ...)")
         return codes_in_cornac_order(self.index_codes, self.iid_map, self.total_items)
 
-    def _features_or_none(self, parent_get):
+    def _get_item_features(self):
         # cornac requires content features only to tokenize; the codes here come from the index
         if getattr(getattr(self.train_set, "item_feature", None), "features", None) is None:
             return np.zeros((self.total_items, 1), dtype="float32")
-        return parent_get()
+        return super()._get_item_features()
 
 
 class SemidTIGER(_SemidCodes, TIGER):
-    """cornac's TIGER on ``index``'s codes (cornac appends its collision level). ``rqvae_*`` settings are unused."""
+    """cornac's TIGER on the index's codes (cornac appends its collision level)."""
 
-    def __init__(self, index: ItemTokenizer | None = None, name: str = "SemidTIGER", **params):
-        params["tokenizer"] = "rkmeans"  # cornac then trains and keeps no RQ-VAE; _tokenize is replaced below
-        super().__init__(name=name, **params)
-        self._keep_index(index)
-
-    def _get_item_features(self):
-        return self._features_or_none(super()._get_item_features)
+    def _cornac_params(self, params: dict) -> dict:
+        return {**params, "tokenizer": "rkmeans"}  # cornac then trains and keeps no RQ-VAE
 
     def _tokenize(self, torch, feats_t):
         codes = self._semid_table()
@@ -60,14 +66,7 @@ class SemidTIGER(_SemidCodes, TIGER):
 
 
 class SemidLETTER(_SemidCodes, LETTER):
-    """cornac's LETTER recommender on ``index``'s codes (through its ``precomputed_semantic_ids``)."""
-
-    def __init__(self, index: ItemTokenizer | None = None, name: str = "SemidLETTER", **params):
-        super().__init__(name=name, **params)
-        self._keep_index(index)
-
-    def _get_item_features(self):
-        return self._features_or_none(super()._get_item_features)
+    """cornac's LETTER recommender on the index's codes (through its ``precomputed_semantic_ids``)."""
 
     def _tokenize(self, torch, feats_t):
         codes = self._semid_table()
@@ -77,14 +76,7 @@ class SemidLETTER(_SemidCodes, LETTER):
 
 
 class SemidRPG(_SemidCodes, RPG):
-    """cornac's RPG on ``index``'s codes (any fixed length; cornac's OPQ tokenizer is not run)."""
-
-    def __init__(self, index: ItemTokenizer | None = None, name: str = "SemidRPG", **params):
-        super().__init__(name=name, **params)
-        self._keep_index(index)
-
-    def _get_item_features(self):
-        return self._features_or_none(super()._get_item_features)
+    """cornac's RPG on the index's codes (any fixed length; cornac's OPQ tokenizer is not run)."""
 
     def _opq_tokenize(self, feats, train_mask=None):
         codes = self._semid_table()
@@ -93,11 +85,7 @@ class SemidRPG(_SemidCodes, RPG):
 
 
 class SemidDiffGRM(_SemidCodes, DiffGRM):
-    """cornac's DiffGRM on ``index``'s codes (through its ``item_sids``)."""
-
-    def __init__(self, index: ItemTokenizer | None = None, name: str = "SemidDiffGRM", **params):
-        super().__init__(name=name, **params)
-        self._keep_index(index)
+    """cornac's DiffGRM on the index's codes (through its ``item_sids``)."""
 
     def _prepare_semantic_ids(self):
         codes = self._semid_table()
