@@ -228,3 +228,22 @@ def test_local_backend_scores_what_the_model_computes(tmp_path, data):
     texts = backend.generate(prompts, max_new_tokens=3)
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
     assert backend.generate(prompts, max_new_tokens=3) == texts  # greedy: deterministic
+
+
+def test_continuations_of_one_prompt_score_as_separate_rows_do(tmp_path, data):
+    """The shared-prompt path (one prompt pass, cache reused) equals scoring each row on its own."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from semid.gen.llm.backend import LocalCausalLM
+
+    folder = build_tiny_model(tmp_path / "tiny", dataset_texts(data))
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    backend = LocalCausalLM(model.eval(), tokenizer, chat=False, batch_size=2)
+    prompt = "I bought soap, then a brush, and next"
+    options = [" a comb", " shampoo and a long towel", " soap", "", " a"]
+    shared = backend.score([prompt] * len(options), options)
+    rows = backend._score_rows([prompt] * len(options), options)
+    assert shared == pytest.approx(rows, abs=1e-4)
+    assert shared[3] == 0.0
+    mixed = backend.score([prompt, "Other text", prompt], [" a comb", " a comb", " soap"])
+    assert mixed == pytest.approx([rows[0], backend._score_rows(["Other text"], [" a comb"])[0], rows[2]], abs=1e-4)

@@ -113,10 +113,73 @@ class LocalCausalLM:
         return out
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[float]:
-        import torch
+        """Summed log-probability of each continuation after its prompt.
 
+        Continuations that share a prompt (LLMRank's candidates, yes/no answers) are scored after one
+        pass over that prompt, its keys and values reused for each of them: the prompt is usually
+        the long part, so this divides the cost by about the number of continuations.
+        """
         if len(prompts) != len(continuations):
             raise ParameterError(f"{len(prompts)} prompts for {len(continuations)} continuations")
+        groups: dict[str, list[int]] = {}
+        for i, prompt in enumerate(prompts):
+            groups.setdefault(prompt, []).append(i)
+        out = [0.0] * len(prompts)
+        single = [members[0] for members in groups.values() if len(members) == 1]
+        for i, value in zip(single, self._score_rows([prompts[i] for i in single], [continuations[i] for i in single])):
+            out[i] = value
+        for prompt, members in groups.items():
+            if len(members) > 1:
+                for i, value in zip(members, self._score_shared(prompt, [continuations[i] for i in members])):
+                    out[i] = value
+        return out
+
+    def _score_shared(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """:meth:`score` of several continuations of one prompt: one prompt pass, its cache repeated per batch."""
+        import copy
+        import inspect
+
+        import torch
+
+        device = next(self.model.parameters()).device
+        head = self._prompt_ids(prompt)
+        tails = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
+        with torch.no_grad():
+            first = self.model(input_ids=torch.tensor([head], device=device), use_cache=True)
+        after_prompt = torch.log_softmax(first.logits[0, -1].float(), dim=-1).cpu()  # predicts each tail's 1st token
+        out: list[float] = []
+        for start in range(0, len(tails), self.batch_size):
+            chunk = tails[start : start + self.batch_size]
+            width = max(len(t) for t in chunk)
+            if width <= 1:  # nothing beyond the first token to run through the model
+                out.extend(float(after_prompt[t[0]]) if t else 0.0 for t in chunk)
+                continue
+            ids = torch.full((len(chunk), width), self.tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), len(head) + width), dtype=torch.long)
+            mask[:, : len(head)] = 1
+            for r, tail in enumerate(chunk):  # right padding after the shared prompt
+                ids[r, : len(tail)] = torch.tensor(tail, dtype=torch.long)
+                mask[r, len(head) : len(head) + len(tail)] = 1
+            cache = copy.deepcopy(getattr(first, "past_key_values", None) or first.cache)
+            cache.batch_repeat_interleave(len(chunk))
+            # transformers >= 5.2x names the argument `cache` (and warns on `past_key_values`)
+            key = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+            with torch.no_grad():
+                logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=True,
+                                    **{key: cache}).logits.float().cpu()
+            for r, tail in enumerate(chunk):
+                if not tail:
+                    out.append(0.0)
+                    continue
+                rest = torch.log_softmax(logits[r, : len(tail) - 1], dim=-1)  # position j predicts token j + 1
+                picked = rest[torch.arange(len(tail) - 1), torch.tensor(tail[1:], dtype=torch.long)]
+                out.append(float(after_prompt[tail[0]] + picked.sum()))
+        return out
+
+    def _score_rows(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[float]:
+        """:meth:`score` with one row per (prompt, continuation), right-padded in batches."""
+        import torch
+
         device = next(self.model.parameters()).device
         pad = self.tokenizer.pad_token_id
         out: list[float] = []
