@@ -147,6 +147,8 @@ class LocalCausalLM:
         with torch.no_grad():
             first = self.model(input_ids=torch.tensor([head], device=device), use_cache=True)
         after_prompt = torch.log_softmax(first.logits[0, -1].float(), dim=-1).cpu()  # predicts each tail's 1st token
+        # transformers >= 5.2x names the argument `cache` (and warns on `past_key_values`)
+        key = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         out: list[float] = []
         for start in range(0, len(tails), self.batch_size):
             chunk = tails[start : start + self.batch_size]
@@ -162,8 +164,6 @@ class LocalCausalLM:
                 mask[r, len(head) : len(head) + len(tail)] = 1
             cache = copy.deepcopy(getattr(first, "past_key_values", None) or first.cache)
             cache.batch_repeat_interleave(len(chunk))
-            # transformers >= 5.2x names the argument `cache` (and warns on `past_key_values`)
-            key = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
             with torch.no_grad():
                 logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=True,
                                     **{key: cache}).logits.float().cpu()

@@ -1,4 +1,4 @@
-"""``imported``: an index made by another framework (LC-Rec / LETTER JSON, GRID, RecBole3.0).
+"""``imported``: an index made by another framework (LC-Rec / LETTER JSON, GRID, RecBole3.0, cornac).
 
 Fitting reads the file given as ``path`` and aligns it with the dataset's
 items. Items of the dataset missing from the file are an error (a generator
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..collisions import append_disambiguation, count_collisions
 from ..errors import DataError
-from ..interop import codes_matrix, parse_level_sizes, read_lcrec_index
+from ..interop import IMPORT_FORMATS, codes_matrix, parse_level_sizes, read_lcrec_index
 from ..params import Param
 from ..registry import register
 from ..tokenizer import FitInputs, FitResult, ItemTokenizer
@@ -38,8 +38,7 @@ class ImportedTokenizer(ItemTokenizer):
     params = {
         "seed": Param("seed", 0, "unused"),
         "path": Param("path", "", "the index JSON file", check=lambda v: None if v else "must name a file"),
-        "format": Param("format", "lcrec", "file format", choices=("cornac-diffgrm", "cornac-letter", "cornac-rpg", "cornac-tiger", "grid", "lcrec",
-                                 "recbole3", "recbole3-raw")),
+        "format": Param("format", "lcrec", "file format", choices=IMPORT_FORMATS),
         "level_sizes": Param("level_sizes", "", "recbole3: codebook sizes the offset file was shifted by, e.g. "
                              "'256' or '256,256,256' (default: inferred)", check=_check_sizes),
     }
