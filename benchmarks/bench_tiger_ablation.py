@@ -92,8 +92,8 @@ def main(argv=None) -> int:
         f"- date {facts['date']}, cpu {facts['cpu']}, torch {facts['torch']}, load {facts['load']}",
         f"- command: `{facts['command']}`",
         "",
-        "| arm | settings | valid R@10 | valid N@10 | distinct@10 | last-epoch train loss | valid NLL per position |",
-        "|---|---|---|---|---|---|---|",
+        "| arm | settings | valid R@10 | valid N@10 | N@10 per seed | distinct@10 | last-epoch train loss | valid NLL per position |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, settings in arms:
         rows = results[name]
@@ -101,6 +101,7 @@ def main(argv=None) -> int:
         lines.append(
             f"| {name} | {', '.join(f'{k}={v}' for k, v in settings.items()) or 'defaults'} | "
             f"{mean_sd([r['valid']['recall@10'] for r in rows])} | {mean_sd([r['valid']['ndcg@10'] for r in rows])} | "
+            f"{' / '.join(format(r['valid']['ndcg@10'], '.4f') for r in rows)} | "
             f"{statistics.mean(r['valid']['distinct@10'] for r in rows):.0f} | "
             f"{mean_sd([r['loss'] for r in rows], 3)} | {' / '.join(f'{x:.2f}' for x in nll)} |"
         )

@@ -19,7 +19,7 @@ import numpy as np
 
 from semid.errors import ParameterError
 
-__all__ = ["auc", "candidate_ndcg", "hit_rate_at_1"]
+__all__ = ["auc", "candidate_ndcg", "hit_rate_at_1", "popularity_on_candidates"]
 
 
 def hit_rate_at_1(first: Sequence[str | None], valid: Sequence[bool], targets: Sequence[str]) -> dict[str, float]:
@@ -81,3 +81,22 @@ def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
     greater = (positive[:, None] > negative[None, :]).sum()
     ties = (positive[:, None] == negative[None, :]).sum()
     return float((greater + 0.5 * ties) / (len(positive) * len(negative)))
+
+
+def popularity_on_candidates(train_sequences: Sequence[Sequence[str]], candidates: Sequence[Sequence[str]],
+                             targets: Sequence[str], ks: Sequence[int] = (1, 5, 10, 20)) -> dict[str, float]:
+    """The most-popular baseline on the same candidate lists an LLM method was scored on.
+
+    Each list is ordered by the candidates' counts in ``train_sequences`` (the
+    leave-one-out training part), ties kept in the list's own (shuffled) order; the
+    metrics are :func:`candidate_ndcg` and :func:`hit_rate_at_1` of that order (every
+    answer valid), so an LLM method's number has its yardstick on identical prompts.
+    """
+    counts: dict[str, int] = {}
+    for sequence in train_sequences:
+        for item in sequence:
+            counts[item] = counts.get(item, 0) + 1
+    ranked = [sorted(shown, key=lambda i: -counts.get(i, 0)) for shown in candidates]
+    metrics = candidate_ndcg(ranked, candidates, targets, ks=ks)
+    metrics.update(hit_rate_at_1([r[0] if r else None for r in ranked], [bool(r) for r in ranked], targets))
+    return {k: round(v, 6) for k, v in metrics.items()}

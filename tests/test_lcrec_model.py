@@ -165,3 +165,12 @@ def test_diagnostic_nll_is_the_training_loss_of_the_code_tokens(tmp_path, lcrec_
         loss = response_loss(recommender.model, batch["input_ids"], batch["attention_mask"], labels)
     assert len(labelled) - 1 == len(per_position)
     assert float(loss) == pytest.approx(sum(per_position) / len(per_position), rel=1e-4)
+
+
+def test_a_device_the_machine_lacks_or_a_bad_dtype_is_one_clear_error(tiny_model_dir):
+    with pytest.raises(ParameterError, match="cannot place the base model on device 'cuda:7'"):
+        load_causal_lm(tiny_model_dir, device="cuda:7")
+    with pytest.raises(ParameterError, match="dtype must be float32, bfloat16 or float16"):
+        load_causal_lm(tiny_model_dir, dtype="int8")
+    model, _ = load_causal_lm(tiny_model_dir, dtype="bfloat16")
+    assert next(model.parameters()).dtype.__str__() == "torch.bfloat16"

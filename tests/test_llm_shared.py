@@ -247,3 +247,15 @@ def test_continuations_of_one_prompt_score_as_separate_rows_do(tmp_path, data):
     assert shared[3] == 0.0
     mixed = backend.score([prompt, "Other text", prompt], [" a comb", " a comb", " soap"])
     assert mixed == pytest.approx([rows[0], backend._score_rows(["Other text"], [" a comb"])[0], rows[2]], abs=1e-4)
+
+
+def test_popularity_on_candidates_ranks_by_training_counts():
+    from semid.evaluation.candidates import popularity_on_candidates
+
+    train = [["a", "b", "a2"], ["b", "c"], ["b"]]  # counts: b 3, a 1, a2 1, c 1, d 0
+    candidates = [["d", "c", "b"], ["d", "c", "a"]]
+    metrics = popularity_on_candidates(train, candidates, ["b", "a"], ks=(1, 2))
+    # list 1: b first (hit at 1); list 2: c and a tie at count 1 and keep the list's order -> a second
+    assert metrics["hr@1_all"] == 0.5 and metrics["valid_ratio"] == 1.0
+    assert metrics["ndcg@1"] == 0.5
+    assert metrics["ndcg@2"] == pytest.approx((1.0 + 1 / math.log2(3)) / 2, rel=1e-5)

@@ -21,6 +21,8 @@ import torch
 
 from semid.errors import ParameterError
 
+from .level_softmax import level_mask, restrict_to_level
+
 __all__ = ["FastT5Stepper", "T5Stepper"]
 
 
@@ -29,6 +31,7 @@ class _T5State:
     encoder_hidden: torch.Tensor  # float (B * beams, S, d_model)
     encoder_mask: torch.Tensor | None  # int64 (B * beams, S)
     cache: Any  # transformers EncoderDecoderCache
+    position: int = 0  # decoder tokens fed so far (the depth of the next code token)
 
 
 class T5Stepper:
@@ -49,6 +52,7 @@ class T5Stepper:
         self.model = model
         start = getattr(model.config, "decoder_start_token_id", None)
         self.decoder_start_token_id = 0 if start is None else int(start)
+        self.level_mask = level_mask(model.config, int(model.config.vocab_size))
 
     def start(self, batch_inputs: Any, num_beams: int) -> tuple[torch.Tensor, _T5State]:
         """Encode, expand to ``num_beams`` rows per user, score the first decoder token."""
@@ -90,7 +94,9 @@ class T5Stepper:
             use_cache=True,
         )
         state.cache = out.cache
-        return torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+        logits = restrict_to_level(out.logits[:, -1, :].float(), state.position, self.level_mask)
+        state.position += 1
+        return torch.log_softmax(logits, dim=-1)
 
 
 def _require_eval(model) -> None:
@@ -155,6 +161,7 @@ class FastT5Stepper:
         self.n_heads, self.d_kv = int(config.num_heads), int(config.d_kv)
         scale = getattr(config, "scale_decoder_outputs", None)
         self.scale_output = bool(config.tie_word_embeddings if scale is None else scale)
+        self.level_mask = level_mask(config, int(config.vocab_size))
 
     def start(self, batch_inputs: Any, num_beams: int) -> tuple[torch.Tensor, _FastState]:
         """Encode, project cross-attention keys/values once per user, score the first token."""
@@ -225,5 +232,6 @@ class FastT5Stepper:
         hidden = decoder.final_layer_norm(hidden)
         if self.scale_output:
             hidden = hidden * (self.model.model_dim**-0.5)
+        logits = restrict_to_level(self.model.lm_head(hidden[:, 0, :]).float(), state.position, self.level_mask)
         state.position += 1
-        return torch.log_softmax(self.model.lm_head(hidden[:, 0, :]).float(), dim=-1)
+        return torch.log_softmax(logits, dim=-1)

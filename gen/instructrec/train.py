@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from semid.evaluation.candidates import candidate_ndcg
+from semid.evaluation.candidates import candidate_ndcg, popularity_on_candidates
 from semid.evaluation.split import EvalCase, leave_one_out
 from semid.params import above, at_least, in_half_open
 from semid.settings import Settings, setting
@@ -58,6 +58,9 @@ class InstructRecConfig(Settings):
     owner = "instructrec"
 
     base_model: str | None = setting(None, "local causal LM folder (None: SmolLM2-135M-Instruct)", kind=str)
+    device: str = setting("cpu", "torch device of the model (cpu, cuda, cuda:N, mps)")
+    dtype: str = setting("float32", "weights' dtype: float32, or bfloat16 / float16 for 7B-class models on a GPU",
+                         choices=("float32", "bfloat16", "float16"))
     forms: tuple = setting(FORMS, "task forms of the training mixture", kind=tuple)
     candidates: int = setting(20, "candidates of the reranking form", check=at_least(2))
     max_history: int = setting(10, "history items in an instruction", check=at_least(1))
@@ -259,7 +262,7 @@ def train_instructrec(dataset, out, config: InstructRecConfig, *, budget_minutes
                              resumable_keys=frozenset({"patience", "checkpoint_minutes"}))
     with discard_on_failure(run, dist):
         torch.manual_seed(config.seed)
-        model, tokenizer = load_causal_lm(config.base_model)
+        model, tokenizer = load_causal_lm(config.base_model, dtype=config.dtype, device=config.device)
         code_ids = add_rendering_tokens(model, tokenizer, index)
         fresh = not run.has_checkpoint("last")
         base = InstructRecTrainable(model, tokenizer, None, [], [], facts, config).rerank(test) if fresh else None
@@ -276,5 +279,8 @@ def train_instructrec(dataset, out, config: InstructRecConfig, *, budget_minutes
     if base is None:
         base = next((r.get("test_untuned") for r in run.read_log() if r.get("event") == "start"), None)
     run.log("test", **tuned)
+    popularity = popularity_on_candidates(split.train_sequences, [c.candidates for c in test], [c.target for c in test],
+                                          ks=(1, 5, 10))
     return summarize(run, state, settings, test=tuned, test_untuned=base, formats=dict(formats),
+                     popularity_same_candidates=popularity,
                      note="re-implemented from the paper (no official code); instructions from metadata templates")

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from semid.errors import ParameterError
-from semid.evaluation.candidates import hit_rate_at_1
+from semid.evaluation.candidates import hit_rate_at_1, popularity_on_candidates
 from semid.evaluation.split import EvalCase, leave_one_out
 from semid.params import above, at_least, in_half_open
 from semid.settings import Settings, setting
@@ -57,6 +57,9 @@ class LLaRAConfig(Settings):
     owner = "llara"
 
     base_model: str | None = setting(None, "local causal LM folder (None: SmolLM2-135M-Instruct)", kind=str)
+    device: str = setting("cpu", "torch device of the model (cpu, cuda, cuda:N, mps)")
+    dtype: str = setting("float32", "weights' dtype: float32, or bfloat16 / float16 for 7B-class models on a GPU",
+                         choices=("float32", "bfloat16", "float16"))
     cf_run: str | None = setting(None, "SASRec run whose item embeddings fill the placeholders", kind=str)
     index: str | None = setting(None, "semid index for item_source=index", kind=str)
     item_source: str = setting("sasrec", "what a placeholder carries", choices=("sasrec", "index"))
@@ -173,7 +176,8 @@ class LLaRATrainable(TrainableStateMixin):
         if hybrid:
             slots = (ids == self.ids[HISTORY]) | (ids == self.ids[CANDIDATE])
             items = [i for e in examples for i in [*e.history, *e.candidates]]
-            vectors = self.projector(self.source(items).to(embeds.dtype))
+            # the projector stays float32 (trained in full precision) on the model's device
+            vectors = self.projector(self.source(items).to(embeds.device, torch.float32)).to(embeds.dtype)
             if int(slots.sum()) != len(items):
                 raise ParameterError("llara: a title contains a placeholder token; rename the item or the token")
             embeds = embeds.clone()
@@ -200,7 +204,8 @@ class LLaRATrainable(TrainableStateMixin):
             mask[r, offset : offset + len(head) + len(tail)] = 1
             if tail:
                 labels[r, len(head) : len(head) + len(tail)] = torch.tensor(tail)
-        return ids, mask, labels
+        device = next(self.model.parameters()).device
+        return ids.to(device), mask.to(device), labels.to(device)
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         order = list(range(len(self.examples)))
@@ -293,14 +298,14 @@ def train_llara(dataset, out, config: LLaRAConfig, *, budget_minutes: float | No
     with discard_on_failure(run, dist):
         torch.manual_seed(config.seed)
         source = _ItemSource(config, dataset)
-        model, tokenizer = load_causal_lm(config.base_model)
+        model, tokenizer = load_causal_lm(config.base_model, dtype=config.dtype, device=config.device)
         tokenizer.add_special_tokens({"additional_special_tokens": [HISTORY, CANDIDATE, TEXT_ONLY]})
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         new_ids = tokenizer.convert_tokens_to_ids([HISTORY, CANDIDATE, TEXT_ONLY])
         model = make_trainable(model, new_ids, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
         hidden = model.get_input_embeddings().weight.shape[1]
         projector = torch.nn.Sequential(torch.nn.Linear(source.dim, hidden), torch.nn.GELU(),
-                                        torch.nn.Linear(hidden, hidden))
+                                        torch.nn.Linear(hidden, hidden)).to(config.device)
         params = [p for p in model.parameters() if p.requires_grad] + list(projector.parameters()) + source.parameters()
         optimizer = torch.optim.Adam(params, lr=config.learning_rate)
         steps = math.ceil(len(examples) / config.batch_size) * config.max_epochs
@@ -313,5 +318,7 @@ def train_llara(dataset, out, config: LLaRAConfig, *, budget_minutes: float | No
     trainable.load_weights(run.checkpoint_path("best"))
     metrics = trainable.evaluate(test)
     run.log("test", **metrics)
+    popularity = popularity_on_candidates(split.train_sequences, [e.candidates for e in test], [e.target for e in test])
     return summarize(run, state, settings, test=metrics, item_source=config.item_source,
+                     popularity_same_candidates=popularity,
                      prompts={"train": len(examples), "valid": len(valid), "test": len(test)})

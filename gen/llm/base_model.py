@@ -114,8 +114,10 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{config_path}: corrupted JSON ({exc.msg})") from None
 
 
-def load_causal_lm(path: str | os.PathLike[str] | None = None, *, dtype: str = "float32"):
-    """Load ``(model, tokenizer)`` from a local folder (``None``: the default SmolLM2).
+def load_causal_lm(path: str | os.PathLike[str] | None = None, *, dtype: str = "float32", device: str = "cpu"):
+    """Load ``(model, tokenizer)`` from a local folder (``None``: the default SmolLM2), on ``device``.
+
+    ``dtype``: ``float32`` (the CPU default), ``bfloat16`` or ``float16`` (7B-class models on a GPU).
 
     Raises:
         ParameterError: the path does not exist, is not a model folder, or is not
@@ -137,6 +139,8 @@ def load_causal_lm(path: str | os.PathLike[str] | None = None, *, dtype: str = "
         )
     from tqdm.auto import tqdm
 
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise ParameterError(f"dtype must be float32, bfloat16 or float16, got {dtype!r}")
     torch_dtype = getattr(torch, dtype)
     try:
         with tqdm(total=2, desc=f"loading {path.name}", unit="part", leave=False) as bar:
@@ -149,4 +153,8 @@ def load_causal_lm(path: str | os.PathLike[str] | None = None, *, dtype: str = "
         raise ParameterError(f"cannot load base model {path} as a causal LM with its tokenizer: {first}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    try:
+        model = model.to(device)
+    except (RuntimeError, AssertionError) as exc:  # no such device, or torch built without it
+        raise ParameterError(f"cannot place the base model on device {device!r}: {str(exc).splitlines()[0]}") from None
     return model, tokenizer

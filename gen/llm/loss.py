@@ -34,6 +34,8 @@ def response_loss(model, input_ids, attention_mask, labels):
     import torch
 
     body, head = _body_and_head(model)
+    device = next(model.parameters()).device  # batches are built on the CPU
+    input_ids, attention_mask, labels = input_ids.to(device), attention_mask.to(device), labels.to(device)
     if body is None or head is None:
         return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
     hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)

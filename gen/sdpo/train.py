@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from semid.errors import ParameterError
-from semid.evaluation.candidates import hit_rate_at_1
+from semid.evaluation.candidates import hit_rate_at_1, popularity_on_candidates
 from semid.evaluation.split import leave_one_out
 from semid.params import above, at_least, in_half_open
 from semid.settings import Settings, setting
@@ -68,6 +68,9 @@ class SDPOConfig(Settings):
     owner = "sdpo"
 
     base_model: str | None = setting(None, "local causal LM folder (None: SmolLM2-135M-Instruct)", kind=str)
+    device: str = setting("cpu", "torch device of the model (cpu, cuda, cuda:N, mps)")
+    dtype: str = setting("float32", "weights' dtype: float32, or bfloat16 / float16 for 7B-class models on a GPU",
+                         choices=("float32", "bfloat16", "float16"))
     domain: str = setting("product", "wording of the prompt", choices=tuple(_WORDS))
     candidates: int = setting(20, "candidates per prompt", check=at_least(2))
     negatives: int = setting(3, "rejected answers per prompt (K; 1 = DPO)", check=at_least(1))
@@ -151,7 +154,8 @@ def _summed_logprobs(model, tokenizer, prompts: list[str], answers: list[str]):
     for r, row in enumerate(rows):
         ids[r, : len(row)] = torch.tensor(row)
         mask[r, : len(row)] = 1
-    logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+    device = next(model.parameters()).device
+    logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), dim=-1)
     out = []
     for r, (start, end) in enumerate(spans):
         positions = torch.arange(start - 1, end - 1)
@@ -261,7 +265,7 @@ def train_sdpo(dataset, out, config: SDPOConfig, *, budget_minutes: float | None
                                  resumable_keys=frozenset({"patience", "checkpoint_minutes"}))
         with discard_on_failure(run, dist):
             torch.manual_seed(config.seed)
-            model, tokenizer = load_causal_lm(config.base_model)
+            model, tokenizer = load_causal_lm(config.base_model, dtype=config.dtype, device=config.device)
             code_ids = add_rendering_tokens(model, tokenizer, index)
             model = make_trainable(model, code_ids, **lora)
             if stage == "sdpo":  # the SFT weights become the frozen reference; a fresh LoRA is the policy
@@ -283,7 +287,9 @@ def train_sdpo(dataset, out, config: SDPOConfig, *, budget_minutes: float | None
             logger.warning("budget spent during the %s stage; continue with --resume", stage)
             break
     result = {"stages": summaries, "prompts": {"train": len(prompts), "valid": len(valid), "test": len(test)},
-              "negatives": config.negatives, "beta": config.beta}
+              "negatives": config.negatives, "beta": config.beta,
+              "popularity_same_candidates": popularity_on_candidates(
+                  split.train_sequences, [p.candidates for p in test], [p.target_item for p in test])}
     if "sdpo" in summaries:
         result["gain_hr@1_all"] = summaries["sdpo"]["test"]["hr@1_all"] - summaries["sft"]["test"]["hr@1_all"]
     return result

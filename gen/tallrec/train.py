@@ -53,6 +53,9 @@ class TallRecConfig(Settings):
     owner = "tallrec"
 
     base_model: str | None = setting(None, "local causal LM folder (None: SmolLM2-135M-Instruct)", kind=str)
+    device: str = setting("cpu", "torch device of the model (cpu, cuda, cuda:N, mps)")
+    dtype: str = setting("float32", "weights' dtype: float32, or bfloat16 / float16 for 7B-class models on a GPU",
+                         choices=("float32", "bfloat16", "float16"))
     samples: int = setting(64, "few-shot training samples (paper: 16, 64, 256)", check=at_least(1))
     history: int = setting(10, "previous items per sample", check=at_least(1))
     like_above: float = setting(3.0, "a rating above this is a like")
@@ -219,7 +222,7 @@ def train_tallrec(dataset, out, config: TallRecConfig, *, budget_minutes: float 
                              resume=resume, overwrite=overwrite, resumable_keys=RESUMABLE)
     with discard_on_failure(run, dist):
         torch.manual_seed(config.seed)
-        model, tokenizer = load_causal_lm(config.base_model)
+        model, tokenizer = load_causal_lm(config.base_model, dtype=config.dtype, device=config.device)
         code_ids = add_rendering_tokens(model, tokenizer, index)
         prompts = {id(s): render_prompt(s, render, noun=config.noun) for s in [*shots, *valid, *test]}
         yes, no = yes_no_token_ids(tokenizer, prompts[id(shots[0])])

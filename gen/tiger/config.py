@@ -26,7 +26,7 @@ from semid.evaluation.split import DEFAULT_MAX_HISTORY
 from semid.params import above, at_least, in_half_open
 from semid.settings import Settings, setting
 
-__all__ = ["OPTIMIZERS", "RECIPES", "SCHEDULES", "TigerConfig"]
+__all__ = ["OPTIMIZERS", "RECIPES", "SCHEDULES", "SOFTMAX", "TigerConfig"]
 
 #: ``packed``: one block-causal encoder pass per user supervises all its next
 #: items; ``per_prefix``: one example per (history prefix, next item), TIGER's
@@ -43,6 +43,14 @@ OPTIMIZERS = ("adamw", "adafactor")
 #: ``constant`` after linear warm-up, or ``inverse_sqrt``: constant until
 #: ``decay_after`` steps, then ``lr * sqrt(decay_after / step)`` (TIGER paper).
 SCHEDULES = ("constant", "inverse_sqrt")
+
+#: ``vocab``: one tied softmax over every token (T5's LM head, the paper and LETTER);
+#: ``level``: the softmax of a target token covers its code level only (what GRID's and
+#: cornac's per-level heads compute), in training and in decoding
+#: (:mod:`semid.gen.decoding.level_softmax`). Measured on full Beauty it does not help
+#: (valid N@10 0.0211 vs 0.0235 at 0.53M targets, benchmarks/results/tiger.md): ``vocab``
+#: stays the default.
+SOFTMAX = ("vocab", "level")
 
 
 @dataclass
@@ -73,6 +81,8 @@ class TigerConfig(Settings):
     d_kv: int = setting(64, "width of one head", check=at_least(1))
     d_ff: int = setting(1024, "feed-forward width", check=at_least(1))
     dropout: float = setting(0.1, "dropout", check=in_half_open(0.0, 1.0))
+    softmax: str = setting("vocab", "output softmax: vocab (whole vocabulary) or level (the target's code level)",
+                           choices=SOFTMAX)
     user_buckets: int = setting(0, "hashed user tokens (0: none)", check=at_least(0))
     max_history: int = setting(DEFAULT_MAX_HISTORY, "history items given to the encoder", check=at_least(1))
     encoder_attention: str = setting("auto", "encoder attention (auto: block_causal for packed, full otherwise)",

@@ -34,6 +34,7 @@ import torch
 from semid.evaluation.split import DEFAULT_MAX_HISTORY, EvalCase
 
 from ..collapse import HEALTHY, list_diversity, sample_cases, token_table_nll
+from ..decoding.level_softmax import level_mask, restrict_to_level
 from .layout import PAD_ID, TokenLayout
 
 __all__ = [
@@ -77,6 +78,7 @@ def position_nll(
     model.eval()
     device = next(model.parameters()).device
     total = torch.zeros(layout.max_target_len, dtype=torch.float64)
+    level = level_mask(model.config, int(model.config.vocab_size))
     count = torch.zeros(layout.max_target_len, dtype=torch.float64)
     for start in range(0, len(cases), batch_size):
         chunk = cases[start : start + batch_size]
@@ -84,6 +86,8 @@ def position_nll(
         labels = _target_tokens(layout, chunk).to(device)
         decoder = torch.cat([torch.full_like(labels[:, :1], PAD_ID), labels[:, :-1].clamp(min=0)], dim=1)
         logits = model(**inputs, decoder_input_ids=decoder).logits.float()
+        depth = torch.arange(logits.shape[1], device=logits.device).expand(logits.shape[:2])
+        logits = restrict_to_level(logits, depth, level)
         nll = torch.nn.functional.cross_entropy(
             logits.transpose(1, 2), labels, ignore_index=-100, reduction="none"
         )
@@ -122,13 +126,14 @@ def encoder_ablation_kl(
 ) -> float:
     """Mean KL(p(first token | encoder) || p(first token | zeroed encoder output)), nats."""
     total, count = 0.0, 0
+    level = level_mask(model.config, int(model.config.vocab_size))
     for inputs, states in _encoded(model, layout, cases, max_history, batch_size):
         start_ids = torch.full((states.shape[0], 1), PAD_ID, dtype=torch.long, device=states.device)
 
         def first_token(encoded: torch.Tensor) -> torch.Tensor:
             logits = model(encoder_outputs=(encoded,), attention_mask=inputs["attention_mask"],
                            decoder_input_ids=start_ids).logits
-            return logits[:, 0].float().log_softmax(-1)
+            return restrict_to_level(logits[:, 0].float(), 0, level).log_softmax(-1)
 
         real, zero = first_token(states), first_token(torch.zeros_like(states))
         total += float((real.exp() * (real - zero)).sum())

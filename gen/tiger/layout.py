@@ -53,6 +53,8 @@ class TokenLayout:
         self.item_ids = list(tokenizer.item_ids)
         self.item_index = {item: i for i, item in enumerate(self.item_ids)}
         offsets = np.asarray(vocab.level_offsets(), dtype=np.int64)
+        #: model token id where each code level starts, then the end of the last level
+        self.level_bounds = [int(CODE_OFFSET + o) for o in offsets] + [CODE_OFFSET + self.n_code_tokens]
         lengths = (codes >= 0).sum(axis=1)
         self.item_tokens: list[np.ndarray] = []
         for row, length in zip(codes.astype(np.int64), lengths):
@@ -95,4 +97,5 @@ class TokenLayout:
             "tiger_user_offset": self.user_offset,
             "tiger_code_length": self.code_length,
             "tiger_eos_separated": self.append_eos,
+            "tiger_level_bounds": list(self.level_bounds),
         }

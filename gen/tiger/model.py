@@ -29,6 +29,7 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5Stack
 
+from ..decoding.level_softmax import block_depth, level_mask, restrict_to_level
 from .config import TigerConfig
 from .layout import EOS_ID, PAD_ID, TokenLayout
 
@@ -138,6 +139,7 @@ def t5_config(config: TigerConfig, layout: TokenLayout) -> T5Config:
         decoder_start_token_id=PAD_ID,
         tie_word_embeddings=True,
         tiger_encoder_attention=config.attention,
+        tiger_softmax=config.softmax,
         **layout.mask_settings(),
     )
 
@@ -157,7 +159,8 @@ def sequence_loss(model: TigerT5, batch: dict[str, torch.Tensor]) -> torch.Tenso
     ``labels (R, T)`` (-100 = ignore), ``decoder_block (R, T)`` (target number of
     each decoder token, -1 padding), ``decoder_history (R, T)`` (history items the
     token's target may see); optional ``encoder_block_causal`` (``bool (R,)``,
-    per-row encoder attention; default: the model's).
+    per-row encoder attention; default: the model's). A model built with
+    ``softmax="level"`` scores each target token against its own code level only.
     """
     dtype = model.shared.weight.dtype
     encoder_ids = batch["encoder_ids"]
@@ -176,12 +179,16 @@ def sequence_loss(model: TigerT5, batch: dict[str, torch.Tensor]) -> torch.Tenso
         & (block[:, None, :] >= 0)
     )
     history = batch["decoder_history"]
+    level = level_mask(model.config, model.config.vocab_size)
     cross_allowed = (segments[:, None, :] >= 0) & (segments[:, None, :] <= history[:, :, None])
     output = model(
         encoder_outputs=(states,),
         attention_mask=_additive(cross_allowed, dtype),
         decoder_input_ids=batch["decoder_ids"],
         decoder_attention_mask=_additive(self_allowed, dtype),
-        labels=batch["labels"],
+        labels=None if level is not None else batch["labels"],
     )
-    return output.loss
+    if level is None:
+        return output.loss
+    logits = restrict_to_level(output.logits, block_depth(block), level)
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), batch["labels"].flatten(), ignore_index=-100)
