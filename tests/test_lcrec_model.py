@@ -174,3 +174,24 @@ def test_a_device_the_machine_lacks_or_a_bad_dtype_is_one_clear_error(tiny_model
         load_causal_lm(tiny_model_dir, dtype="int8")
     model, _ = load_causal_lm(tiny_model_dir, dtype="bfloat16")
     assert next(model.parameters()).dtype.__str__() == "torch.bfloat16"
+
+
+def test_labelled_logprob_sums_equal_the_full_logits(tiny_model_dir, lcrec_index):
+    from semid.gen.lcrec.train import build_model
+    from semid.gen.llm.loss import labelled_logprob_sums
+
+    model, _, _ = build_model(tiny_config(tiny_model_dir, lora_dropout=0.0), lcrec_index)
+    model.eval()
+    ids = torch.randint(0, 400, (3, 9))
+    labels = torch.full_like(ids, -100)
+    labels[0, 5:] = ids[0, 5:]
+    labels[1, 2:4] = ids[1, 2:4]  # row 2 has no labels: its sum is 0
+    mask = torch.ones_like(ids)
+    logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+    expected = torch.stack([
+        sum((logp[r, t - 1, ids[r, t]] for t in range(9) if labels[r, t] != -100), torch.tensor(0.0))
+        for r in range(3)
+    ])
+    got = labelled_logprob_sums(model, ids, mask, labels)
+    assert got.shape == (3,)
+    assert torch.allclose(got, expected, atol=1e-4)

@@ -10,7 +10,7 @@ The result equals the model's own mean cross-entropy over labelled tokens.
 
 from __future__ import annotations
 
-__all__ = ["loss_module", "response_loss"]
+__all__ = ["labelled_logprob_sums", "loss_module", "response_loss"]
 
 IGNORE_INDEX = -100
 
@@ -44,6 +44,31 @@ def response_loss(model, input_ids, attention_mask, labels):
     selected = hidden[:, :-1][keep]  # (N, H)
     logits = head(selected).float()  # (N, V)
     return torch.nn.functional.cross_entropy(logits, target[keep])
+
+
+def labelled_logprob_sums(model, input_ids, attention_mask, labels):
+    """Summed log-probability of each row's labelled tokens: ``float (B,)``, with gradients.
+
+    Same conventions as :func:`response_loss` (``labels`` ``int64 (B, T)``, -100 ignored).
+    Preference losses (S-DPO) need one sum per answer; computing them from the model's
+    own logits materialises ``(B, T, V)`` floats (about 5 GB for 32 rows of 800 tokens and
+    a 49k vocabulary), so only the labelled positions go through the output layer.
+    """
+    import torch
+
+    body, head = _body_and_head(model)
+    device = next(model.parameters()).device
+    input_ids, attention_mask, labels = input_ids.to(device), attention_mask.to(device), labels.to(device)
+    target = labels[:, 1:]
+    keep = target != IGNORE_INDEX
+    if body is None or head is None:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1][keep].float()
+    else:
+        hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits = head(hidden[:, :-1][keep]).float()  # (N, V)
+    picked = torch.log_softmax(logits, dim=-1).gather(1, target[keep].unsqueeze(1)).squeeze(1)  # (N,)
+    rows = keep.nonzero()[:, 0]
+    return torch.zeros(input_ids.shape[0], dtype=picked.dtype, device=device).index_add(0, rows, picked)
 
 
 def loss_module(model):

@@ -44,6 +44,7 @@ from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, t
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
 from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
+from ..llm.loss import labelled_logprob_sums
 from .loss import reward_accuracy, sdpo_loss
 
 __all__ = ["SDPOConfig", "build_prompt", "train_sdpo"]
@@ -151,16 +152,12 @@ def _summed_logprobs(model, tokenizer, prompts: list[str], answers: list[str]):
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, row in enumerate(rows):
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    for r, (row, (start, end)) in enumerate(zip(rows, spans)):
         ids[r, : len(row)] = torch.tensor(row)
         mask[r, : len(row)] = 1
-    device = next(model.parameters()).device
-    logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), dim=-1)
-    out = []
-    for r, (start, end) in enumerate(spans):
-        positions = torch.arange(start - 1, end - 1)
-        out.append(logp[r, positions, ids[r, start:end]].sum())
-    return torch.stack(out)
+        labels[r, start:end] = ids[r, start:end]
+    return labelled_logprob_sums(model, ids, mask, labels)
 
 
 class _Stage(TrainableStateMixin):
