@@ -77,24 +77,21 @@ def tallrec(args) -> None:
 
 
 def llmrank(args) -> None:
-    from semid.evaluation.candidates import candidate_ndcg
+    from semid.evaluation.candidates import popularity_on_candidates
     from semid.gen.llm.backend import LocalCausalLM
     from semid.gen.llmrank import LLMRankSettings, llmrank_evaluate
 
     dataset = semid.load_dataset(args.data)
     backend = LocalCausalLM.load(None, batch_size=4)
+    train_sequences = semid.evaluation.leave_one_out(dataset).train_sequences
     rows = []
     for scoring in args.scoring.split(","):
         settings = LLMRankSettings(prompt=args.prompt, domain=args.domain, scoring=scoring,
                                    max_new_tokens=args.max_new_tokens, seed=args.seed, on_missing="item_id")
         result = llmrank_evaluate(backend, dataset, settings, users=args.users, progress=True)
         records = result["records"]
-        counts = {}
-        for seq in semid.evaluation.leave_one_out(dataset).train_sequences:
-            for item in seq:
-                counts[item] = counts.get(item, 0) + 1
-        popular = [sorted(r["candidates"], key=lambda i: -counts.get(i, 0)) for r in records]
-        base = candidate_ndcg(popular, [r["candidates"] for r in records], [r["target"] for r in records])
+        base = popularity_on_candidates(train_sequences, [r["candidates"] for r in records],
+                                        [r["target"] for r in records])
         m = result["metrics"]
         rows.append(f"| {result['method']} ({args.prompt}) | {m['ndcg@1']:.4f} | {m['ndcg@5']:.4f} | {m['ndcg@10']:.4f} | "
                     f"{m['ndcg@20']:.4f} | {m['hr@1_all']:.4f} / {m['hr@1_valid']:.4f} | {m['valid_ratio']:.2f} | "
