@@ -195,3 +195,24 @@ def test_labelled_logprob_sums_equal_the_full_logits(tiny_model_dir, lcrec_index
     got = labelled_logprob_sums(model, ids, mask, labels)
     assert got.shape == (3,)
     assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_losses_from_inputs_embeds_equal_those_from_token_ids(tiny_model_dir, lcrec_index):
+    """LLaRA feeds embeddings, not ids: both loss paths must accept them and agree with the id path."""
+    from semid.gen.lcrec.train import build_model
+    from semid.gen.llm.loss import labelled_logprob_sums, response_loss
+
+    model, _, _ = build_model(tiny_config(tiny_model_dir, lora_dropout=0.0), lcrec_index)
+    model.eval()
+    ids = torch.randint(0, 400, (2, 7))
+    labels = torch.full_like(ids, -100)
+    labels[:, 4:] = ids[:, 4:]
+    mask = torch.ones_like(ids)
+    embeds = model.get_input_embeddings()(ids)
+    full = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+                                             .transpose(1, 2), labels[:, 1:], ignore_index=-100)
+    assert torch.allclose(response_loss(model, None, mask, labels, inputs_embeds=embeds), full, atol=1e-5)
+    assert torch.allclose(labelled_logprob_sums(model, None, mask, labels, inputs_embeds=embeds),
+                          labelled_logprob_sums(model, ids, mask, labels), atol=1e-4)
+    with pytest.raises(ValueError, match="exactly one"):
+        response_loss(model, ids, mask, labels, inputs_embeds=embeds)

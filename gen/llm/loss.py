@@ -23,22 +23,36 @@ def _body_and_head(model):
     return body, head
 
 
-def response_loss(model, input_ids, attention_mask, labels):
+def _inputs(model, input_ids, attention_mask, labels, inputs_embeds):
+    """Move a batch to the model's device; exactly one of ``input_ids`` / ``inputs_embeds`` is given."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("pass exactly one of input_ids and inputs_embeds")
+    device = next(model.parameters()).device  # batches are built on the CPU
+    inputs = {"attention_mask": attention_mask.to(device)}
+    if input_ids is not None:
+        inputs["input_ids"] = input_ids.to(device)
+    else:
+        inputs["inputs_embeds"] = inputs_embeds.to(device)
+    return inputs, labels.to(device)
+
+
+def response_loss(model, input_ids, attention_mask, labels, *, inputs_embeds=None):
     """Mean cross-entropy of ``labels`` (``int64 (B, T)``, ``-100`` = ignored) under ``model``.
 
     ``labels[b, t]`` is the token expected *at* position ``t`` (as for
     transformers' ``labels``): position ``t - 1``'s logits predict it.
+    ``inputs_embeds`` (``float (B, T, H)``, with ``input_ids=None``) replaces the
+    token ids for models fed embeddings directly (LLaRA's hybrid item tokens).
     Falls back to ``model(..., labels=labels).loss`` for models without a
     separable decoder body.
     """
     import torch
 
     body, head = _body_and_head(model)
-    device = next(model.parameters()).device  # batches are built on the CPU
-    input_ids, attention_mask, labels = input_ids.to(device), attention_mask.to(device), labels.to(device)
+    inputs, labels = _inputs(model, input_ids, attention_mask, labels, inputs_embeds)
     if body is None or head is None:
-        return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
-    hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+        return model(**inputs, labels=labels).loss
+    hidden = body(**inputs).last_hidden_state  # (B, T, H)
     target = labels[:, 1:]
     keep = target != IGNORE_INDEX
     selected = hidden[:, :-1][keep]  # (N, H)
@@ -46,10 +60,11 @@ def response_loss(model, input_ids, attention_mask, labels):
     return torch.nn.functional.cross_entropy(logits, target[keep])
 
 
-def labelled_logprob_sums(model, input_ids, attention_mask, labels):
+def labelled_logprob_sums(model, input_ids, attention_mask, labels, *, inputs_embeds=None):
     """Summed log-probability of each row's labelled tokens: ``float (B,)``, with gradients.
 
-    Same conventions as :func:`response_loss` (``labels`` ``int64 (B, T)``, -100 ignored).
+    Same conventions as :func:`response_loss` (``labels`` ``int64 (B, T)``, -100 ignored,
+    ``inputs_embeds`` instead of ``input_ids``).
     Preference losses (S-DPO) need one sum per answer; computing them from the model's
     own logits materialises ``(B, T, V)`` floats (about 5 GB for 32 rows of 800 tokens and
     a 49k vocabulary), so only the labelled positions go through the output layer.
@@ -57,18 +72,17 @@ def labelled_logprob_sums(model, input_ids, attention_mask, labels):
     import torch
 
     body, head = _body_and_head(model)
-    device = next(model.parameters()).device
-    input_ids, attention_mask, labels = input_ids.to(device), attention_mask.to(device), labels.to(device)
+    inputs, labels = _inputs(model, input_ids, attention_mask, labels, inputs_embeds)
     target = labels[:, 1:]
     keep = target != IGNORE_INDEX
     if body is None or head is None:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1][keep].float()
+        logits = model(**inputs).logits[:, :-1][keep].float()
     else:
-        hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = body(**inputs).last_hidden_state
         logits = head(hidden[:, :-1][keep]).float()  # (N, V)
     picked = torch.log_softmax(logits, dim=-1).gather(1, target[keep].unsqueeze(1)).squeeze(1)  # (N,)
     rows = keep.nonzero()[:, 0]
-    return torch.zeros(input_ids.shape[0], dtype=picked.dtype, device=device).index_add(0, rows, picked)
+    return torch.zeros(labels.shape[0], dtype=picked.dtype, device=labels.device).index_add(0, rows, picked)
 
 
 def loss_module(model):
