@@ -198,6 +198,8 @@ def tuned(args) -> None:
 def crs(args) -> None:
     command = [str(Path(sys.executable).with_name("semid")), "crs", "--redial", args.redial, "--turns", str(args.turns),
                "--seed", str(args.seed), "--decoding", args.decoding, "--max-new-tokens", str(args.max_new_tokens)]
+    if args.answers:
+        command += ["--out", args.answers, "--overwrite"]
     result, minutes, peak = _child_run(command)
     rows = []
     for setting, groups in result["settings"].items():
@@ -258,6 +260,7 @@ def main() -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--decoding", default="generate", choices=["generate", "constrained"])
     c.add_argument("--max-new-tokens", type=int, default=256)
+    c.add_argument("--answers", default=None, help="also write every answer and its mapping (JSON) here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     {"tallrec": tallrec, "llmrank": llmrank, "tuned": tuned, "crs": crs}[args.command](args)

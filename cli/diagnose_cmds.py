@@ -82,7 +82,7 @@ def diagnose_lists_cmd(run, data_dir, users, split, seed) -> None:
     from semid.errors import ParameterError
     from semid.evaluation import leave_one_out
     from semid.gen.collapse import HEALTHY, list_diversity
-    from semid.gen.collapse import sample_cases
+    from semid.evaluation.split import sample_cases
 
     from .eval_cmds import load_recommender
 

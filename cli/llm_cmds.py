@@ -258,7 +258,7 @@ def chat_cmd(data_dir, db_path, planner, reflections, simulate_users, simulator,
 
     import semid
     from semid.gen.agents import Agent, ConstrainedPlanner, LLMPlanner, RulePlanner, build_items_db, simulate
-    from semid.gen.collapse import sample_cases
+    from semid.evaluation.split import sample_cases
 
     dataset = semid.load_dataset(data_dir)
     if db_path is None:

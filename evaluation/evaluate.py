@@ -8,7 +8,6 @@ and the metrics, and returns a JSON-serialisable dict with the exact settings.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -18,7 +17,7 @@ from tqdm.auto import tqdm
 from semid.data.dataset import Dataset
 
 from .metrics import DEFAULT_KS, ranking_metrics
-from .split import DEFAULT_MAX_HISTORY, EvalCase, leave_one_out
+from .split import DEFAULT_MAX_HISTORY, EvalCase, leave_one_out, sample_cases
 
 __all__ = ["Recommender", "evaluate", "evaluate_cases"]
 
@@ -132,7 +131,7 @@ def evaluate(
     cases = loo.cases(split)
     sample = None
     if n_users is not None and n_users < len(cases):
-        cases = random.Random(seed).sample(cases, n_users)
+        cases = sample_cases(cases, n_users, seed)
         sample = {"n_users": n_users, "seed": seed}
     elif n_users is not None:
         logger.info("a sample of %d users was asked for; the split has %d, so every user is evaluated",

@@ -15,17 +15,23 @@ metric's denominator for a split they belong to.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
 
 from semid.data.dataset import Dataset
 
 from semid.errors import ParameterError
 
-__all__ = ["EvalCase", "LeaveOneOut", "leave_one_out"]
+__all__ = ["EvalCase", "LeaveOneOut", "leave_one_out", "sample_cases"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_HISTORY = 20
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -90,3 +96,16 @@ def leave_one_out(dataset: Dataset, *, max_history: int = DEFAULT_MAX_HISTORY) -
             skipped["test"], skipped["valid"],
         )
     return LeaveOneOut(train, users, valid, test, max_history, skipped)
+
+
+def sample_cases(cases: Sequence[T], n: int, seed: int) -> list[T]:
+    """The seeded sample of ``n`` cases, kept in their order; all of them when ``n`` is 0 or too large.
+
+    The one sampler of users: training's validation, the diagnostics and
+    ``evaluate(n_users=...)`` draw the same users for the same seed, so a number a
+    training log shows can be reproduced by ``semid evaluate --users N --seed S``.
+    """
+    if not n or n >= len(cases):
+        return list(cases)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(cases), size=n, replace=False))
+    return [cases[i] for i in chosen]

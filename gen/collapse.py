@@ -22,15 +22,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from semid.evaluation.split import EvalCase
 
-T = TypeVar("T")
 
-__all__ = ["HEALTHY", "collapse_floor", "distinct_items", "list_diversity", "sample_cases", "token_table_nll"]
+__all__ = ["HEALTHY", "collapse_floor", "distinct_items", "list_diversity", "token_table_nll"]
 
 #: Direction and level separating healthy from collapsed runs, per check.
 HEALTHY = {
@@ -55,14 +54,6 @@ def collapse_floor(n_users: int, n_items: int, k: int = 10) -> int:
     its first 0.26M targets (and the 500+ it holds later).
     """
     return max(k, int(0.005 * min(k * n_users, n_items)))
-
-
-def sample_cases(cases: Sequence[T], n: int, seed: int) -> list[T]:
-    """The seeded sample of ``n`` cases (kept in their order) that validation and diagnostics use; all when ``n`` is 0 or too large."""
-    if not n or n >= len(cases):
-        return list(cases)
-    chosen = np.sort(np.random.default_rng(seed).choice(len(cases), size=n, replace=False))
-    return [cases[i] for i in chosen]
 
 
 def list_diversity(

@@ -105,3 +105,24 @@ def test_random_items_is_a_seeded_uniform_floor():
     assert result.exit_code == 0, result.output
     recall = json.loads(result.stdout)["metrics"]["recall@10"]
     assert abs(recall - 10 / len(data.items)) < 0.03  # chance level
+
+
+def test_a_sample_of_users_is_the_one_training_validates_on():
+    """``evaluate(n_users=N, seed=S)`` draws the users of ``sample_cases`` (training's validation sample)."""
+    from semid.evaluation import sample_cases
+
+    data = _dataset({f"u{k}": [f"i{(k + j) % 40}" for j in range(5)] for k in range(30)})
+    asked = []
+
+    class Spy(MostPopular):
+        def recommend(self, histories, k, *, exclude=None, users=None):
+            asked.extend(users)
+            return super().recommend(histories, k, exclude=exclude, users=users)
+
+    for seed in (0, 3):
+        asked.clear()
+        result = evaluate(Spy(data), data, split="valid", ks=(5,), n_users=7, seed=seed, progress=False,
+                          beyond_accuracy=False)
+        expected = [c.user_id for c in sample_cases(leave_one_out(data).valid, 7, seed)]
+        assert sorted(asked) == sorted(expected) and result["n_users"] == 7
+    assert sample_cases(leave_one_out(data).valid, 0, 0) == leave_one_out(data).valid

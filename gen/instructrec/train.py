@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 
 from semid.evaluation.candidates import candidate_ndcg, popularity_on_candidates
-from semid.evaluation.split import EvalCase, leave_one_out
+from semid.evaluation.split import EvalCase, leave_one_out, sample_cases
 from semid.params import above, at_least, in_half_open
 from semid.settings import Settings, setting
 
-from ..collapse import sample_cases
 from ..llm.candidates import sample_candidates
 from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, tuned_item_texts
 from ..runs import discard_on_failure, open_or_create_run

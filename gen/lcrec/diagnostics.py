@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from semid.evaluation.split import EvalCase
+from semid.evaluation.split import EvalCase, sample_cases
 
-from ..collapse import HEALTHY, list_diversity, sample_cases, token_table_nll
+from ..collapse import HEALTHY, list_diversity, token_table_nll
 
 __all__ = ["diagnose_lcrec", "diagnose_lcrec_run", "position_nll", "swap_history_kl"]
 

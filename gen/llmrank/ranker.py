@@ -38,11 +38,10 @@ from tqdm.auto import tqdm
 
 from semid.errors import ParameterError
 from semid.evaluation.candidates import candidate_ndcg, hit_rate_at_1
-from semid.evaluation.split import leave_one_out
+from semid.evaluation.split import leave_one_out, sample_cases
 from semid.params import at_least
 from semid.settings import Settings, setting
 
-from ..collapse import sample_cases
 from ..llm.candidates import CandidateList, sample_candidates
 from ..llm.parsing import parse
 from ..llm.rendering import ON_MISSING, RENDERINGS, ItemRenderer

@@ -22,8 +22,9 @@ import torch
 from semid.errors import DataError
 from semid.evaluation import leave_one_out
 from semid.evaluation.evaluate import evaluate_cases
+from semid.evaluation.split import sample_cases
 
-from ..collapse import distinct_items, sample_cases
+from ..collapse import distinct_items
 from ..runs import discard_on_failure, open_or_create_run, open_run
 from ..training import (Budget, Distributed, LoopSettings, check_device, init_distributed, load_torch_state, summarize,
                         torch_state_writer, train_loop)

@@ -33,11 +33,10 @@ from typing import Any
 
 from semid.errors import ParameterError
 from semid.evaluation.candidates import hit_rate_at_1, popularity_on_candidates
-from semid.evaluation.split import leave_one_out
+from semid.evaluation.split import leave_one_out, sample_cases
 from semid.params import above, at_least, in_half_open
 from semid.settings import Settings, setting
 
-from ..collapse import sample_cases
 from ..llm.candidates import sample_candidates
 from ..llm.parsing import parse_substring
 from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, tuned_item_texts

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from semid.evaluation.split import DEFAULT_MAX_HISTORY, EvalCase
+from semid.evaluation.split import DEFAULT_MAX_HISTORY, EvalCase, sample_cases
 
-from ..collapse import HEALTHY, list_diversity, sample_cases, token_table_nll
+from ..collapse import HEALTHY, list_diversity, token_table_nll
 from ..decoding.level_softmax import level_mask, restrict_to_level
 from .layout import PAD_ID, TokenLayout
 

@@ -22,6 +22,7 @@ from semid.data.dataset import Dataset
 from semid.errors import DataError
 from semid.evaluation import leave_one_out
 from semid.evaluation.evaluate import evaluate_cases
+from semid.evaluation.split import sample_cases
 
 from ..runs import discard_on_failure, open_or_create_run
 from ..training import (
@@ -40,7 +41,7 @@ from .batches import collate, count_targets, length_bucketed_batches, make_windo
 from .checkpoint import model_writers
 from .config import TigerConfig
 from .diagnostics import position_nll
-from ..collapse import collapse_floor, distinct_items, sample_cases
+from ..collapse import collapse_floor, distinct_items
 from .layout import TokenLayout
 from .model import build_model, sequence_loss
 
