@@ -71,6 +71,14 @@ def test_recommendations_are_distinct_catalogue_items(setup):
     assert all(item in dataset.items for item in ranked)
     [filtered] = recommender.recommend([history], 10, exclude=[set(ranked[:3])])
     assert not set(ranked[:3]) & set(filtered) and len(filtered) == 10
+    # Excluding every item of the first pass's 20 beams forces the second pass (10 + 20 beams):
+    # its list is the 30-beam ranking without the excluded items, and the other user keeps hers.
+    [beams20] = recommender.recommend([history], 20)
+    other = dataset.sequences.items[1][:3]
+    crowded, untouched = recommender.recommend([history, other], 10, exclude=[set(beams20), set()])
+    [beams30] = recommender.recommend([history], 30)
+    assert crowded == [item for item in beams30 if item not in set(beams20)][:10] and len(crowded) == 10
+    assert untouched == recommender.recommend([other], 10)[0]
 
 
 def test_bad_histories_and_k(setup):

@@ -106,22 +106,25 @@ class LCRecRecommender:
                   users: Sequence[str] | None = None) -> list[list[str | None]]:
         """Per history, up to ``k`` item ids best first (``None`` never appears: decoding is constrained).
 
-        ``exclude`` items are dropped from the decoded list, which holds
-        ``max(num_beams, k + len(exclude))`` candidates before filtering.
+        ``exclude`` items are dropped from the decoded list; a user whose excluded
+        items leave fewer than ``k`` of the ``num_beams`` candidates is decoded again
+        with ``k + len(exclude)`` (:func:`semid.gen.decoding.exclusion.ranked_without`).
         """
+        from semid.gen.decoding.exclusion import ranked_without
+
         if k < 1:
             raise ParameterError(f"k must be >= 1, got {k}")
         out: list[list[str | None]] = []
         for start in range(0, len(histories), self.batch_size):
             chunk = histories[start : start + self.batch_size]
-            skip = exclude[start : start + self.batch_size] if exclude is not None else [set()] * len(chunk)
-            width = max(self.num_beams, k + max((len(s) for s in skip), default=0)) if exclude else max(self.num_beams, k)
-            width = min(width, self.tables.n_items)
-            positions = self._decode([self.prompt_ids(h) for h in chunk], width, chunk)
-            for row, excluded in zip(positions, skip):
-                items = [self.item_ids[p] for p in row if p >= 0]
-                items = [i for i in items if i not in excluded][:k]
-                out.append(items)
+            skip = list(exclude[start : start + self.batch_size]) if exclude is not None else [set()] * len(chunk)
+
+            def ranked(rows: list[int], width: int) -> list[list[str]]:
+                sub = [chunk[b] for b in rows]
+                positions = self._decode([self.prompt_ids(h) for h in sub], max(self.num_beams, width), sub)
+                return [[self.item_ids[p] for p in row if p >= 0][:width] for row in positions]
+
+            out.extend(ranked_without(ranked, skip, k, self.num_beams, self.tables.n_items))
         return out
 
     @torch.no_grad()

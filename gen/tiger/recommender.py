@@ -33,8 +33,9 @@ class TigerRecommender:
         model: a :class:`semid.gen.tiger.model.TigerT5` (switched to eval mode per call).
         tokenizer: the index the model was trained on.
         layout: its :class:`TokenLayout` (same ``user_buckets`` as in training).
-        num_beams: beams per user (TIGER: 20); raised to ``k`` (plus excluded
-            items) when a call asks for more.
+        num_beams: beams per user (TIGER: 20); raised to ``k`` when a call asks
+            for more, and to ``k`` plus the excluded items for the users whose
+            excluded items leave fewer than ``k`` of their beams.
         decoding: ``"beam"`` or ``"d3"``; ``alpha`` and ``assistant`` (an item
             scorer, e.g. :class:`semid.gen.decoding.assistant.PopularityScorer`)
             configure D3.
@@ -108,6 +109,7 @@ class TigerRecommender:
             UnknownItemError: a history item the index does not hold.
         """
         from semid.gen.decoding.decode import DecodingConfig, decode
+        from semid.gen.decoding.exclusion import ranked_without
         from semid.gen.decoding.t5_stepper import FastT5Stepper
 
         if not isinstance(k, int) or k < 1:
@@ -121,22 +123,21 @@ class TigerRecommender:
         # Same log-probabilities as T5Stepper (the model's own forward), but a user's beams
         # share one copy of the cross-attention keys/values: ~2.3x faster decoding on CPU.
         stepper = FastT5Stepper(self.model)
+
+        def ranked_items(rows: list[int], want: int) -> list[list[str]]:
+            """Item ids of the best ``want`` items for the histories ``rows`` of the chunk."""
+            sub = [chunk[b] for b in rows]
+            config = DecodingConfig(decoding=self.decoding, num_beams=max(self.num_beams, want), alpha=self.alpha)
+            items, _ = decode(stepper, self.tables, self._inputs(sub, [chunk_users[b] for b in rows]), k=want,
+                              config=config, histories=sub, assistant=self.assistant)
+            return [[self.tokenizer.item_ids[i] for i in row if i >= 0] for row in items.tolist()]
+
         out: list[list[str | None]] = []
         for start in range(0, len(histories), self.batch_size):
             chunk = list(histories[start : start + self.batch_size])
             chunk_users = users_list[start : start + self.batch_size]
-            chunk_exclude = list(exclude[start : start + self.batch_size]) if exclude is not None else None
-            inputs = self._inputs(chunk, chunk_users)
-            extra = max((len(e) for e in chunk_exclude), default=0) if chunk_exclude else 0
-            want = min(k + extra, self.n_items)
-            config = DecodingConfig(decoding=self.decoding, num_beams=max(self.num_beams, want), alpha=self.alpha)
-            items, _ = decode(
-                stepper, self.tables, inputs, k=want, config=config, histories=chunk, assistant=self.assistant
-            )
-            for b, row in enumerate(items.tolist()):
-                banned = chunk_exclude[b] if chunk_exclude else set()
-                ranked = [self.tokenizer.item_ids[i] for i in row if i >= 0]
-                out.append([item for item in ranked if item not in banned][:k])
+            banned = list(exclude[start : start + self.batch_size]) if exclude is not None else [set()] * len(chunk)
+            out.extend(ranked_without(ranked_items, banned, k, self.num_beams, self.n_items))
         return out
 
 
