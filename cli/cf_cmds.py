@@ -19,6 +19,18 @@ def _threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _parse_ratios(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected three comma-separated numbers such as 0.8,0.1,0.1, got {text!r}",
+                                 param_hint="--split-ratios") from None
+    if len(values) != 3 or any(v <= 0 for v in values) or abs(sum(values) - 1) > 1e-6:
+        raise click.BadParameter(f"expected three positive shares summing to 1, got {text!r}",
+                                 param_hint="--split-ratios")
+    return values  # type: ignore[return-value]
+
+
 @click.group("cf")
 def cf() -> None:
     """Collaborative-filtering baselines (SASRec, LightGCN): train, evaluate, export embeddings."""
@@ -40,19 +52,32 @@ def cf() -> None:
 @click.option("--eval-users", type=int, default=None, help="Validate on a seeded sample of this many users (default: all).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Model setting, e.g. hidden=32 (repeatable).")
+@click.option("--protocol", type=click.Choice(["leave-one-out", "holdout"]), default=None,
+              help="Split to learn from: leave-one-out (default) or the graph-CF papers' random hold-out.")
+@click.option("--split-ratios", default="0.8,0.1,0.1", show_default=True,
+              help="Hold-out (train, valid, test) shares per user.")
+@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the hold-out split.")
 def train(model, data_path, run, epochs, budget_minutes, seed, resume, overwrite, patience, eval_every, eval_users,
-          threads, settings):
-    """Train MODEL on the training part of the leave-one-out split; prints the result JSON."""
+          threads, settings, protocol, split_ratios, split_seed):
+    """Train MODEL on the training part of the split; prints the result JSON.
+
+    Under leave-one-out, graph models (alpharec, lightgcn, rlmrec) validate with the
+    user's earlier items removed from the candidates; under --protocol holdout every
+    model does.
+    """
     from semid import load_dataset
-    from semid.gen.cf import TrainOptions, train_cf
+    from semid.gen.cf import SplitProtocol, TrainOptions, train_cf
     from semid.params import parse_assignments
 
     _threads(threads)
     dataset = load_dataset(data_path)
     options = TrainOptions(max_epochs=epochs, patience=patience, eval_every=eval_every,
                            eval_users=eval_users, budget_minutes=budget_minutes)
+    chosen = None
+    if protocol is not None:
+        chosen = SplitProtocol(protocol, _parse_ratios(split_ratios), split_seed)
     summary = train_cf(run, dataset, model_name=model, overrides=parse_assignments(settings) or None,
-                       seed=seed, options=options, resume=resume, overwrite=overwrite)
+                       seed=seed, options=options, resume=resume, overwrite=overwrite, protocol=chosen)
     click.echo(json.dumps(summary, sort_keys=True, indent=2))
 
 
@@ -66,10 +91,15 @@ def train(model, data_path, run, epochs, budget_minutes, seed, resume, overwrite
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
 def evaluate_cmd(run, data_path, split, ks, exclude_seen, n_users, seed, threads):
-    """Full-ranking leave-one-out evaluation of a trained run; JSON to stdout."""
+    """Full-ranking evaluation of a trained run under its protocol; JSON to stdout.
+
+    A leave-one-out run is scored on the held-out next item (--exclude-seen masks
+    earlier items); a hold-out run on its held-out item sets, training items
+    always masked (Recall / NDCG / Hit @K).
+    """
     from semid import load_dataset
-    from semid.evaluation import evaluate
-    from semid.gen.cf import CFRecommender, load_run
+    from semid.evaluation import evaluate, evaluate_holdout
+    from semid.gen.cf import CFRecommender, SplitProtocol, load_run
     from semid.gen.cf.run import check_dataset
 
     from .eval_cmds import _parse_ks
@@ -80,9 +110,44 @@ def evaluate_cmd(run, data_path, split, ks, exclude_seen, n_users, seed, threads
     model, config, item_ids, user_ids = load_run(run)
     check_dataset(run, dataset, training=False)
     recommender = CFRecommender(model, item_ids, user_ids, max_len=config["config"].get("max_len", 50))
-    result = evaluate(recommender, dataset, split=split, ks=k_list, exclude_seen=exclude_seen,
-                      n_users=n_users, seed=seed)
+    protocol = SplitProtocol.from_json(config["protocol"])
+    if protocol.is_holdout:
+        result = evaluate_holdout(recommender, protocol.holdout(dataset), split=split, ks=k_list,
+                                  n_users=n_users, seed=seed)
+    else:
+        result = evaluate(recommender, dataset, split=split, ks=k_list, exclude_seen=exclude_seen,
+                          n_users=n_users, seed=seed)
     result["run"] = {"path": str(run), "model": config["model"], "config": config["config"]}
+    click.echo(json.dumps(result, sort_keys=True, indent=2))
+
+
+@cf.command("zero-shot")
+@click.argument("run", type=click.Path())
+@click.option("--data", "data_path", required=True, help="A dataset the AlphaRec run was NOT trained on.")
+@click.option("--embeddings", required=True, type=click.Path(),
+              help="Title embeddings of that dataset's items, from the run's text encoder (semid embed --fields title).")
+@click.option("--split", type=click.Choice(["test", "valid"]), default="test", show_default=True)
+@click.option("--k", "ks", default="1,5,10,20", show_default=True, help="Cut-offs, comma separated.")
+@click.option("--exclude-seen", is_flag=True, help="Remove the user's earlier items from the candidates.")
+@click.option("--users", "n_users", type=int, default=None, help="Evaluate a seeded sample of N users.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def zero_shot_cmd(run, data_path, embeddings, split, ks, exclude_seen, n_users, seed):
+    """Leave-one-out evaluation of a trained AlphaRec RUN on another dataset, without training on it.
+
+    Each item is the run's MLP of its title embedding; a user the MLP of the mean
+    title embedding of its history (AlphaRec's zero-shot setting). JSON to stdout.
+    """
+    from semid import load_dataset
+    from semid.evaluation import evaluate
+    from semid.gen.cf import zero_shot_recommender
+
+    from .eval_cmds import _parse_ks
+
+    dataset = load_dataset(data_path)
+    recommender = zero_shot_recommender(run, dataset, embeddings)
+    result = evaluate(recommender, dataset, split=split, ks=_parse_ks(ks), exclude_seen=exclude_seen,
+                      n_users=n_users, seed=seed)
+    result["run"] = {"path": str(run), "model": "alpharec", "zero_shot": True}
     click.echo(json.dumps(result, sort_keys=True, indent=2))
 
 

@@ -154,6 +154,17 @@ def _load_cf(run_path: Path, *, dataset, **_):
     return CFRecommender(model, item_ids, user_ids, max_len=int(getattr(model.config, "max_len", 50)))
 
 
+def _holdout_of(run_path: Path):
+    """The run's :class:`~semid.gen.cf.SplitProtocol` when it is a CF run trained on a random hold-out."""
+    if not (Path(run_path) / "run.json").exists() or run_model_type(Path(run_path)) not in {
+            "alpharec", "lightgcn", "rlmrec", "sasrec"}:
+        return None
+    from semid.gen.cf import SplitProtocol, read_config
+
+    protocol = SplitProtocol.from_json(read_config(run_path)["protocol"])
+    return protocol if protocol.is_holdout else None
+
+
 def _parse_ks(text: str) -> list[int]:
     from semid.errors import ParameterError
 
@@ -195,7 +206,7 @@ def evaluate_cmd(run, data_dir, split, beams, decoding, assistant, alpha, k_text
     """
     import semid
     from semid.errors import ParameterError
-    from semid.evaluation import evaluate
+    from semid.evaluation import evaluate, evaluate_holdout
     from semid.gen.training import check_device
 
     ks = _parse_ks(k_text)
@@ -224,8 +235,13 @@ def evaluate_cmd(run, data_dir, split, beams, decoding, assistant, alpha, k_text
         from semid.evaluation.split import DEFAULT_MAX_HISTORY
 
         max_history = int(getattr(recommender, "max_history", None) or DEFAULT_MAX_HISTORY)
-    result = evaluate(recommender, dataset, split=split, ks=ks, max_history=max_history,
-                      exclude_seen=exclude_seen, n_users=users, seed=seed)
+    holdout = _holdout_of(run)
+    if holdout is not None:
+        # A model trained on a random hold-out has seen leave-one-out's targets: only its own split is fair.
+        result = evaluate_holdout(recommender, holdout.holdout(dataset), split=split, ks=ks, n_users=users, seed=seed)
+    else:
+        result = evaluate(recommender, dataset, split=split, ks=ks, max_history=max_history,
+                          exclude_seen=exclude_seen, n_users=users, seed=seed)
     result["run"] = str(run)
     result["model_type"] = run_model_type(run)
     result["settings"]["decoding"] = {**options, "checkpoint": checkpoint}

@@ -1,14 +1,16 @@
-"""Evaluation: the leave-one-out protocol, full-ranking metrics, index diagnostics."""
+"""Evaluation: the leave-one-out and random hold-out protocols, full-ranking metrics, index diagnostics."""
 
 from .baselines import MostPopular, RandomItems
 from .beyond import beyond_accuracy_metrics
 from .evaluate import Recommender, evaluate, evaluate_cases
+from .holdout import Holdout, evaluate_holdout, holdout_metrics, random_holdout
 from .metrics import DEFAULT_KS, hit_ranks, ranking_metrics
 from .split import EvalCase, LeaveOneOut, leave_one_out, sample_cases
 
 __all__ = [
     "DEFAULT_KS",
     "EvalCase",
+    "Holdout",
     "LeaveOneOut",
     "MostPopular",
     "RandomItems",
@@ -16,8 +18,11 @@ __all__ = [
     "beyond_accuracy_metrics",
     "evaluate",
     "evaluate_cases",
+    "evaluate_holdout",
     "hit_ranks",
+    "holdout_metrics",
     "leave_one_out",
+    "random_holdout",
     "ranking_metrics",
     "sample_cases",
 ]

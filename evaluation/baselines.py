@@ -16,14 +16,18 @@ class MostPopular:
     """The most frequent items of the training split, the same list for every user.
 
     Counts come from the leave-one-out training sequences only (validation and
-    test items excluded), so the baseline sees exactly what the models see.
+    test items excluded), so the baseline sees exactly what the models see;
+    ``train_sequences`` replaces them for another split (a random hold-out's
+    ``train``).
     Ties (including the items never seen in training, which come last) are
     broken by the dataset's item order, so the ranking is deterministic and
     covers the whole catalogue.
     """
 
-    def __init__(self, dataset: Dataset):
-        counts = Counter(item for seq in leave_one_out(dataset).train_sequences for item in seq)
+    def __init__(self, dataset: Dataset, train_sequences: Sequence[Sequence[str]] | None = None):
+        if train_sequences is None:
+            train_sequences = leave_one_out(dataset).train_sequences
+        counts = Counter(item for seq in train_sequences for item in seq)
         order = {item: i for i, item in enumerate(dataset.items.item_ids)}
         self.ranked: list[str] = sorted(order, key=lambda item: (-counts[item], order[item]))
 

@@ -59,6 +59,44 @@ def test_the_page_loop_and_its_metrics(data):
     assert record["feelings"] == ["satisfied"] * 3
 
 
+class Moody:
+    """Deterministic but varied choices (a hash of the prompt); raises after ``fail_after`` calls (a kill)."""
+
+    name = "moody"
+
+    def __init__(self, fail_after: int | None = None):
+        self.calls, self.fail_after = 0, fail_after
+
+    def score(self, prompts, continuations):
+        import hashlib
+
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise KeyboardInterrupt("killed")
+        return [int(hashlib.sha256((p + c).encode()).hexdigest()[:6], 16) / 2**24 for p, c in zip(prompts, continuations)]
+
+
+def test_a_killed_run_continues_and_loses_at_most_one_page(data, tmp_path):
+    kwargs = dict(agents=4, pages=3, items_per_page=3, seed=2, progress=False)
+    whole_backend = Moody()
+    whole = simulate_agents(whole_backend, data, MostPopular(data), **kwargs)
+    state = tmp_path / "agents.json"
+    first = Moody(fail_after=whole_backend.calls // 2)
+    with pytest.raises(KeyboardInterrupt):
+        simulate_agents(first, data, MostPopular(data), state=state, **kwargs)
+    saved = json.loads(state.read_text())
+    assert saved["records"] or saved["current"]  # something was kept
+    second = Moody()
+    resumed = simulate_agents(second, data, MostPopular(data), state=state, **kwargs)
+    assert resumed["metrics"] == whole["metrics"] and resumed["records"] == whole["records"]
+    # Only the page in progress at the kill was decided twice: one page is at most 2 calls per item
+    # (watch, rate) plus feeling, reflection and the next-page decision.
+    redone = (first.calls - 1) + second.calls - whole_backend.calls
+    assert 0 <= redone <= 2 * kwargs["items_per_page"] + 3
+    with pytest.raises(ParameterError, match="other settings"):
+        simulate_agents(Moody(), data, MostPopular(data), state=state, **{**kwargs, "seed": 3})
+
+
 def test_memory_retrieval_keeps_the_entries_nearest_the_item(data):
     from semid.gen.agents import MemoryRetriever
 

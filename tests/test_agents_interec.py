@@ -211,3 +211,32 @@ def test_constrained_planner_critic_and_llm_simulator_from_the_command_line(db, 
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["users"] == 2 and summary["simulator"] == "llm" and "title_leaks" in summary
+
+
+def test_a_database_the_tools_cannot_use_is_refused_with_what_is_missing(data, db, tmp_path):
+    import sqlite3
+
+    from semid.errors import ArtifactError
+
+    thin = tmp_path / "thin.db"
+    with sqlite3.connect(thin) as conn:
+        conn.execute("CREATE TABLE items (item_id TEXT, title TEXT)")
+    with pytest.raises(ArtifactError, match=r"thin.db: table 'items' lacks the column\(s\) categories, brand, price"):
+        Agent(data, thin, RulePlanner())
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE products (id TEXT)")
+    with pytest.raises(ArtifactError, match="has no table 'items'"):
+        Agent(data, other, RulePlanner())
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ArtifactError, match="not a readable SQLite database"):
+        Agent(data, garbage, RulePlanner())
+    smaller = build_items_db(semid.load_dataset(DATA), tmp_path / "full.db")
+    with sqlite3.connect(smaller) as conn:
+        conn.execute("DELETE FROM items WHERE rowid % 2 = 0")
+    with pytest.raises(ArtifactError, match="built from another dataset"):
+        Agent(data, smaller, RulePlanner())
+    result = CliRunner().invoke(cli, ["chat", "--data", DATA, "--db", str(thin), "--simulate", "1"])
+    assert result.exit_code == 1 and "lacks the column(s)" in result.output
+    Agent(data, db, RulePlanner())  # the database semid builds passes

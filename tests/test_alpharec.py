@@ -90,6 +90,20 @@ def test_trains_beats_popularity_and_transfers_zero_shot(data, titles, tmp_path)
                     beyond_accuracy=False)
     assert result["metrics"]["recall@10"] == pytest.approx(same["metrics"]["recall@10"])
     assert result["settings"]["model"]["ranking"].startswith("cosine")
+    # The batched ranking equals the definition for one user, computed by hand.
+    history = list(data.sequences.items[0][:-1])
+    text = torch.from_numpy(semid.embeddings.load_embeddings(str(titles), data.items.item_ids))
+    rows = [data.items.item_ids.index(i) for i in history]
+    with torch.no_grad():
+        query = torch.nn.functional.normalize(model.mlp(text[rows].mean(0, keepdim=True)), dim=-1)
+        scores = (query @ torch.nn.functional.normalize(model.mlp(text), dim=-1).T)[0]
+    expected = [data.items.item_ids[j] for j in torch.topk(scores, 5).indices.tolist()]
+    assert zero_shot_recommender(run, data, str(titles)).recommend([history], 5) == [expected]
+    cli_result = CliRunner().invoke(cli, ["cf", "zero-shot", str(run), "--data", DATA, "--embeddings", str(titles),
+                                          "--k", "10", "--exclude-seen"])
+    assert cli_result.exit_code == 0, cli_result.output
+    out = json.loads(cli_result.stdout)
+    assert out["run"]["zero_shot"] is True and out["settings"]["exclude_seen"] is True
 
 
 def test_embeddings_are_required():

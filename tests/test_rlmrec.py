@@ -52,3 +52,36 @@ def test_both_alignments_train_and_evaluate(profiles, tmp_path, mode):
     evaluated = CliRunner().invoke(cli, ["evaluate", str(run), "--data", DATA, "--users", "20", "--k", "10"])
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["model_type"] == "rlmrec"
+
+
+def _con_model(profiles, **overrides):
+    from semid.gen.cf import build_config, build_model, prepare_cf_data
+
+    data = semid.load_dataset(DATA)
+    cf = prepare_cf_data(data)
+    config = build_config("rlmrec", {"profiles": str(profiles), "mode": "con", "hidden": 8, **overrides})
+    torch.manual_seed(0)
+    model = build_model("rlmrec", cf.n_items, cf.n_users, config)
+    model.attach_graph(cf)
+    return model, cf
+
+
+def test_a_node_repeated_in_the_batch_is_never_its_own_negative(profiles):
+    model, cf = _con_model(profiles, kd_weight=1.0)
+    batch = next(model.training_batches(cf, torch.Generator().manual_seed(0)))[:64]
+    # Duplicating every row changes nothing: BPR and L2 are means, the alignment counts each node once.
+    torch.testing.assert_close(model.loss(torch.cat([batch, batch]), torch.Generator()),
+                               model.loss(batch, torch.Generator()))
+
+
+def test_layers_are_summed_as_in_the_reference(profiles):
+    from semid.gen.cf.lightgcn import LightGCN
+
+    summed, _ = _con_model(profiles)
+    averaged, _ = _con_model(profiles, layer_sum=False)
+    users_sum, items_sum = summed.propagate()
+    users_mean, items_mean = LightGCN.propagate(summed)
+    k = summed.config.n_layers + 1
+    torch.testing.assert_close(users_sum, k * users_mean)
+    torch.testing.assert_close(items_sum, k * items_mean)
+    torch.testing.assert_close(averaged.propagate()[1], items_mean)

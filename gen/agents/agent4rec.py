@@ -23,10 +23,13 @@ mean exit page, mean satisfaction; the same seed and response cache give the sam
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -177,9 +180,30 @@ def _choice(backend, prompt: str, options: Sequence[str]) -> int:
     return int(np.argmax(scores))
 
 
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write the simulation state atomically (a temporary file renamed over ``path``)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The saved state of a run with these ``settings``, or a fresh one; another run's state is refused."""
+    if not path.exists():
+        return {"settings": settings, "records": [], "current": None}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable Agent4Rec state file ({exc}); delete it to start over") from None
+    if state.get("settings") != settings:
+        raise ParameterError(f"{path} holds a simulation with other settings ({state.get('settings')}); "
+                             f"this one is {settings}: use another state file or delete it")
+    return state
+
+
 def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: int = 3, items_per_page: int = 4,
                     seed: int = 0, memory: str = "all", memory_k: int = 3, embed=None,
-                    progress: bool = True) -> dict[str, Any]:
+                    progress: bool = True, state: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Run ``agents`` seeded simulated users through ``recommender``'s pages; metrics and per-agent records.
 
     Memory, as in Agent4Rec: after each page a *factual* entry (what was shown, watched, rated), an
@@ -188,6 +212,10 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
     ``memory="all"`` puts every entry in each prompt; ``memory="retrieval"`` only the ``memory_k``
     entries most similar to the item being judged (:class:`MemoryRetriever`, MiniLM by default or
     ``embed``), as the reference retrieves its memories.
+
+    ``state``: a JSON file rewritten atomically after every page; a run killed and started again
+    with the same arguments continues from it, losing at most the page in progress (the decisions
+    are deterministic, so the result equals an uninterrupted run's).
     """
     if memory not in ("all", "retrieval"):
         raise ParameterError(f"memory must be 'all' or 'retrieval', got {memory!r}")
@@ -200,18 +228,33 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
     rng = np.random.default_rng(seed)
     chosen = [profiles[i] for i in sorted(rng.choice(len(profiles), size=min(agents, len(profiles)), replace=False))]
     titles = {r["item_id"]: str(r.get("title") or r["item_id"]) for r in dataset.items.records}
+    settings = {"dataset": dataset.name, "recommender": type(recommender).__name__, "agents": len(chosen),
+                "pages": pages, "items_per_page": items_per_page, "seed": seed, "memory": memory,
+                "users": [p.user_id for p in chosen]}
+    state_path = Path(state) if state is not None else None
+    saved = _load_state(state_path, settings) if state_path is not None else {"records": [], "current": None}
+    records: list[dict[str, Any]] = saved["records"]
     started = time.perf_counter()
-    records, watched_total, shown_total, ratings_all, likes, exits, satisfaction = [], 0, 0, [], [], [], []
-    for profile in tqdm(chosen, desc="agent4rec", unit="agent", disable=not progress):
+
+    def checkpoint(current: dict[str, Any] | None) -> None:
+        if state_path is not None:
+            _save_state(state_path, {"settings": settings, "records": records, "current": current})
+
+    for index in tqdm(range(len(records), len(chosen)), desc="agent4rec", unit="agent", disable=not progress):
+        profile = chosen[index]
         ranked = recommender.recommend([profile.history[-20:]], pages * items_per_page,
                                        exclude=[set(profile.history)], users=[profile.user_id])[0]
-        memories: list[str] = []
-        pages_seen, agent_likes, feelings = 0, 0, []
-        for page in range(pages):
+        current = saved["current"] if saved.get("current") and saved["current"]["index"] == index else {
+            "index": index, "pages_seen": 0, "left": False, "memories": [], "feelings": [], "watched": 0,
+            "shown": 0, "ratings": [], "likes": 0}
+        saved["current"] = None
+        memories = current["memories"]
+        for page in range(current["pages_seen"], pages):
+            if current["left"]:
+                break
             shown = ranked[page * items_per_page : (page + 1) * items_per_page]
             if not shown:
                 break
-            pages_seen = page + 1
             watched, rated = [], []
             for item in shown:
                 context = (f"{profile.describe()}\n{recall(memories, titles[item])}\nThe recommender shows you "
@@ -221,10 +264,10 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
                     rating = 1 + _choice(backend, context + " yes. How would you rate it from 1 to 5? Rating:",
                                          ["1", "2", "3", "4", "5"])
                     rated.append(rating)
-            watched_total += len(watched)
-            shown_total += len(shown)
-            ratings_all.extend(rated)
-            agent_likes += sum(r == 5 for r in rated)
+            current["watched"] += len(watched)
+            current["shown"] += len(shown)
+            current["ratings"].extend(rated)
+            current["likes"] += sum(r == 5 for r in rated)
             disliked = [titles[i] for i in shown if i not in watched]
             memories.append(f"The recommender recommended on page {page + 1}: {'; '.join(titles[i] for i in shown)}, "
                             f"among them, I watched {'; '.join(titles[i] for i in watched) or 'nothing'} and rate them "
@@ -233,38 +276,41 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
             feeling = EMOTIONS[_choice(backend, f"{profile.describe()}\n{memories[-1]}\nHow do you feel about this "
                                        "page of recommendations? Answer satisfied, neutral or disappointed. Answer:",
                                        EMOTIONS)]
-            feelings.append(feeling)
+            current["feelings"].append(feeling)
             memories.append(f"After page {page + 1} I felt {feeling}.")
             if page >= 1:
                 suits = _choice(backend, f"{profile.describe()}\n{' '.join(memories)}\nReflect: does this "
                                 "recommender suit your taste? Answer yes or no. Answer:", ["yes", "no"]) == 0
                 memories.append(f"Reflection: this recommender {'suits' if suits else 'does not suit'} my taste.")
-            if page + 1 == pages:
-                break
-            fatigue = " You are a little bit tired." if page >= 1 else ""
-            decision = _choice(backend, f"{profile.describe()}\n{' '.join(memories)}{fatigue} Do you go on to the next "
-                               "page or leave? Answer [NEXT] or [EXIT]. Answer:", ["[NEXT]", "[EXIT]"])
-            if decision == 1:
-                break
+            current["pages_seen"] = page + 1
+            if page + 1 < pages:
+                fatigue = " You are a little bit tired." if page >= 1 else ""
+                decision = _choice(backend, f"{profile.describe()}\n{' '.join(memories)}{fatigue} Do you go on to the "
+                                   "next page or leave? Answer [NEXT] or [EXIT]. Answer:", ["[NEXT]", "[EXIT]"])
+                current["left"] = decision == 1
+            checkpoint(current)
         score = 1 + _choice(backend, f"{profile.describe()}\n{' '.join(memories)} You left. Rate this recommender "
                             "system from 1 to 10. Rating:", [str(i) for i in range(1, 11)])
-        exits.append(pages_seen)
-        satisfaction.append(score)
-        likes.append(agent_likes / max(pages_seen, 1))
         records.append({"user_id": profile.user_id, "traits": [profile.activity, profile.conformity,
                                                                  profile.diversity],
-                        "exit_page": pages_seen, "satisfaction": score, "feelings": feelings, "memory": memories})
+                        "exit_page": current["pages_seen"], "satisfaction": score, "feelings": current["feelings"],
+                        "memory": memories, "watched": current["watched"], "shown": current["shown"],
+                        "ratings": current["ratings"], "likes": current["likes"]})
+        checkpoint(None)
+    ratings_all = [r for record in records for r in record["ratings"]]
+    shown_total = sum(r["shown"] for r in records)
     return {
         "method": "Agent4Rec (constrained choices)",
         "backend": getattr(backend, "name", type(backend).__name__),
         "recommender": type(recommender).__name__,
         "agents": len(chosen), "pages": pages, "items_per_page": items_per_page, "seed": seed, "memory": memory,
         "metrics": {
-            "view_rate": watched_total / max(shown_total, 1),
+            "view_rate": sum(r["watched"] for r in records) / max(shown_total, 1),
             "mean_rating": float(np.mean(ratings_all)) if ratings_all else float("nan"),
-            "likes_per_page": float(np.mean(likes)) if likes else 0.0,
-            "mean_exit_page": float(np.mean(exits)) if exits else 0.0,
-            "mean_satisfaction": float(np.mean(satisfaction)) if satisfaction else float("nan"),
+            "likes_per_page": float(np.mean([r["likes"] / max(r["exit_page"], 1) for r in records]))
+            if records else 0.0,
+            "mean_exit_page": float(np.mean([r["exit_page"] for r in records])) if records else 0.0,
+            "mean_satisfaction": float(np.mean([r["satisfaction"] for r in records])) if records else float("nan"),
             "satisfied_pages": float(np.mean([f == "satisfied" for r in records for f in r["feelings"]]))
             if records else 0.0,
         },

@@ -98,6 +98,9 @@ class Agent:
         counts = Counter(i for seq in split.train_sequences for i in seq)
         self.popularity = np.array([math.log(counts.get(i, 0) + 1) for i in self.items])
         self._cooccurrence(split.train_sequences)
+        from .items_db import check_items_db
+
+        check_items_db(database, self.items)
         self.sql = SafeSQL(database, row_limit=102)  # lookups: answers sampled down, as the reference
         self.filter_sql = SafeSQL(database, row_limit=100_000)  # filters: every matching id
         self.planner, self.recommender, self.memory_chars = planner, recommender, memory_chars

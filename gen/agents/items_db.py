@@ -15,11 +15,12 @@ import re
 import sqlite3
 import tempfile
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 from semid.errors import ArtifactError
 
-__all__ = ["TABLE", "build_items_db"]
+__all__ = ["TABLE", "build_items_db", "check_items_db"]
 
 TABLE = "items"
 _FIXED = ("item_id", "title", "categories", "brand", "price", "description", "popularity")
@@ -75,3 +76,38 @@ def build_items_db(dataset, path: str | os.PathLike[str], *, overwrite: bool = F
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_items_db(path: str | os.PathLike[str], item_ids=None) -> None:
+    """Refuse a database the agent's tools cannot use, before any turn runs.
+
+    Checks that ``path`` is a SQLite file with an ``items`` table holding every column the tools
+    read (:data:`_FIXED`) and, given ``item_ids``, every item of the dataset.
+
+    Raises:
+        ArtifactError: naming the file, what is missing, and how to rebuild it.
+    """
+    path = Path(path)
+    rebuild = "delete it and let `semid chat` build it from --data, or pass another --db"
+    if not path.is_file():
+        raise ArtifactError(f"{path}: item database not found; {rebuild}")
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            found = [row[1] for row in db.execute(f"PRAGMA table_info({TABLE})")]
+            missing = [c for c in _FIXED if c not in found]
+            if not found:
+                raise ArtifactError(f"{path} has no table {TABLE!r} (tables: "
+                                    f"{[r[0] for r in db.execute('SELECT name FROM sqlite_master')] or 'none'}); "
+                                    f"{rebuild}")
+            if missing:
+                raise ArtifactError(f"{path}: table {TABLE!r} lacks the column(s) {', '.join(missing)} that the "
+                                    f"agent's tools read (it has {', '.join(found)}); {rebuild}")
+            if item_ids is not None:
+                stored = {row[0] for row in db.execute(f"SELECT item_id FROM {TABLE}")}
+                absent = [i for i in item_ids if i not in stored]
+                if absent:
+                    raise ArtifactError(f"{path}: {len(absent)} of the dataset's items are not in {TABLE!r} "
+                                        f"(first: {absent[0]!r}); it was built from another dataset; {rebuild}")
+    except sqlite3.DatabaseError as exc:
+        raise ArtifactError(f"{path} is not a readable SQLite database ({exc}); {rebuild}") from None
+

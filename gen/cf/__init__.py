@@ -3,9 +3,11 @@
 They are baselines every generative model is compared with, and the source of
 the CF item embeddings that LETTER (and LLaRA, RLMRec, ...) take as input.
 AlphaRec (ICLR 2025) learns only an MLP from frozen title embeddings into a
-LightGCN space, so it also recommends zero-shot on unseen datasets. All train
-on the training part of the leave-one-out split only and are evaluated with
-:func:`semid.evaluation.evaluate` (full ranking).
+LightGCN space, so it also recommends zero-shot on unseen datasets; RLMRec
+aligns LightGCN with language profiles. All train on the training part of the
+leave-one-out split (evaluated with :func:`semid.evaluation.evaluate`) or of the
+graph-CF papers' random hold-out (:class:`SplitProtocol`,
+:func:`semid.evaluation.evaluate_holdout`), full ranking either way.
 
 >>> from semid.gen.cf import TrainOptions, train_cf
 >>> train_cf("runs/sasrec", dataset, model_name="sasrec", options=TrainOptions(max_epochs=50))  # doctest: +SKIP
@@ -16,6 +18,7 @@ from .data import CFData, fingerprint_ids, prepare_cf_data
 from .export import export_item_embeddings, item_embeddings
 from .lightgcn import LightGCN, LightGCNConfig
 from .models import MODELS, build_config, build_model
+from .protocol import SplitProtocol
 from .recommender import CFRecommender
 from .rlmrec import RLMRec, RLMRecConfig, write_profiles
 from .run import load_run, read_config
@@ -34,6 +37,7 @@ __all__ = [
     "RLMRecConfig",
     "SASRec",
     "SASRecConfig",
+    "SplitProtocol",
     "TrainOptions",
     "build_config",
     "build_model",

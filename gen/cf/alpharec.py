@@ -185,19 +185,27 @@ class _ZeroShot:
         return {"ranking": "cosine to MLP(title embeddings), zero-shot (no graph)"}
 
     def recommend(self, histories, k, *, exclude=None, users=None):
-        out = []
+        """Top ``k`` per history: cosine of ``MLP(mean title embedding of the history)`` to every item."""
+        del users  # the graph's users are not this dataset's
+        counts = torch.zeros(len(histories), len(self.item_ids))
+        for b, history in enumerate(histories):
+            for item in history:
+                if item in self.row:
+                    counts[b, self.row[item]] += 1.0
         with torch.no_grad():
-            for b, history in enumerate(histories):
-                rows = [self.row[i] for i in history if i in self.row]
-                user = self.model.mlp(self.text[rows].mean(0, keepdim=True)) if rows else torch.zeros(1, self.items.shape[1])
-                scores = (F.normalize(user, dim=-1) @ self.items.T)[0]
-                if exclude is not None:
-                    for item in exclude[b]:
-                        if item in self.row:
-                            scores[self.row[item]] = float("-inf")
-                top = torch.topk(scores, min(k, len(self.item_ids))).indices.tolist()
-                out.append([self.item_ids[j] for j in top if torch.isfinite(scores[j])])
-        return out
+            known = counts.sum(1, keepdim=True)
+            mean_text = counts @ self.text / known.clamp(min=1.0)  # (B, d) mean of the history's titles
+            queries = F.normalize(self.model.mlp(mean_text), dim=-1)
+            scores = queries @ self.items.T  # (B, n_items)
+            scores[known[:, 0] == 0] = 0.0  # no known history item: every item ties
+            if exclude is not None:
+                for b, items in enumerate(exclude):
+                    rows = [self.row[i] for i in items if i in self.row]
+                    if rows:
+                        scores[b, rows] = float("-inf")
+            values, top = torch.topk(scores, min(k, len(self.item_ids)), dim=1)
+        return [[self.item_ids[j] for j, v in zip(row, vals) if v != float("-inf")]
+                for row, vals in zip(top.tolist(), values.tolist())]
 
 
 def zero_shot_recommender(run, dataset, embeddings: str):

@@ -5,8 +5,9 @@ of :attr:`semid.ItemTable.item_ids`) is model item ``i + 1``; index ``0`` is
 padding. So row ``i`` of an exported embedding matrix is ``item_ids[i]``.
 
 Only the *training* part of the split is used for learning (``s[:-2]`` per
-user, see :func:`semid.evaluation.leave_one_out`); validation and test items
-never enter a gradient.
+user under leave-one-out, see :func:`semid.evaluation.leave_one_out`, or the
+train part of a random hold-out, :func:`semid.evaluation.random_holdout`);
+validation and test items never enter a gradient.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from semid.data.dataset import Dataset
 from semid.errors import UnknownItemError
-from semid.evaluation import leave_one_out
+from semid.evaluation import Holdout, leave_one_out
 
 __all__ = ["CFData", "fingerprint_ids", "prepare_cf_data"]
 
@@ -71,17 +72,21 @@ class CFData:
         return pairs // (self.n_items + 1), pairs % (self.n_items + 1)
 
 
-def prepare_cf_data(dataset: Dataset) -> CFData:
-    """Index the training part of ``dataset``'s leave-one-out split."""
-    split = leave_one_out(dataset)
+def prepare_cf_data(dataset: Dataset, holdout: Holdout | None = None) -> CFData:
+    """Index the training part of ``dataset``'s leave-one-out split (or of ``holdout``, when given)."""
+    if holdout is None:
+        split = leave_one_out(dataset)
+        users, train = split.train_users, split.train_sequences
+    else:
+        users, train = holdout.user_ids, holdout.train
     index = {item: i + 1 for i, item in enumerate(dataset.items.item_ids)}
-    sequences = [np.asarray([index[i] for i in seq], dtype=np.int64) for seq in split.train_sequences]
+    sequences = [np.asarray([index[i] for i in seq], dtype=np.int64) for seq in train]
     digest = hashlib.sha256()
-    for user, seq in zip(split.train_users, sequences):
+    for user, seq in zip(users, sequences):
         digest.update(user.encode("utf-8") + b"\t" + seq.tobytes() + b"\n")
     return CFData(
         item_ids=list(dataset.items.item_ids),
-        user_ids=list(split.train_users),
+        user_ids=list(users),
         train_sequences=sequences,
         items_fingerprint=fingerprint_ids(dataset.items.item_ids),
         train_fingerprint=digest.hexdigest(),

@@ -14,10 +14,13 @@ On top of LightGCN's BPR loss:
   profile space, and an InfoNCE among the masked nodes at ``re_temperature``
   rewards reconstructing their own profile, weighted by ``recon_weight``.
 
-Deviations, documented: negatives are the batch's (the reference uses every
-user for the user term, a ``B x n_users`` matrix that does not fit a CPU batch
-of 4096 on Beauty); the backbone is semid's LightGCN (mean over layers, no edge
-dropout; the reference sums layers and drops 20% of edges).
+Deviations, documented: the contrastive negatives are the batch's *distinct*
+users (items), each node counted once (the reference uses every user for the
+user term, a ``B x n_users`` matrix that does not fit a CPU batch of 4096 on
+Beauty, and in-batch rows for items, where a repeated item is its own
+negative); the backbone is semid's LightGCN with the reference's sum over
+layers (``layer_sum``; it sets the balance between BPR and the scale-free
+alignment) and no edge dropout (the reference drops 20% of edges).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class RLMRecConfig(Settings):
     mask_ratio: float = setting(0.15, "share of nodes masked (gen)", check=in_half_open(0.0, 1.0))
     recon_weight: float = setting(0.1, "weight of the reconstruction (gen)", check=at_least(0.0))
     re_temperature: float = setting(0.5, "its temperature", check=above(0.0))
+    layer_sum: bool = setting(True, "sum layers 0..K as the reference does (False: LightGCN's mean)")
 
 
 def _info_nce(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
@@ -100,6 +104,16 @@ class RLMRec(LightGCN):
         self.profile.copy_(torch.from_numpy(np.concatenate([users, items])))
         super().attach_graph(data)
 
+    def _layer_scale(self) -> float:
+        # The sum of layers is (K + 1) times their mean: the same ranking, but BPR's scores grow
+        # (K + 1)^2-fold against the scale-free cosine of the alignment, which sets their balance.
+        return float(self.config.n_layers + 1) if self.config.layer_sum else 1.0
+
+    def propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        users, items = super().propagate()
+        scale = self._layer_scale()
+        return users * scale, items * scale
+
     def loss(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         config = self.config
         base = torch.cat([self.user_emb.weight, self.item_emb.weight])
@@ -108,9 +122,12 @@ class RLMRec(LightGCN):
         if config.mode == "gen":
             masked = torch.rand(len(base), generator=generator) < config.mask_ratio
             base = torch.where(masked[:, None], self.mask_token.expand_as(base), base)
-        final = mean_propagation(self.adjacency, base, config.n_layers)
+        final = mean_propagation(self.adjacency, base, config.n_layers) * self._layer_scale()
         if config.mode == "con":
             for nodes in (u, p, n):
+                # Each distinct node once: a user (or item) repeated in the batch would otherwise be a
+                # negative of itself, and the (B, B) logits shrink to (distinct, distinct).
+                nodes = torch.unique(nodes)
                 extra = extra + _info_nce(final[nodes], self.to_cf(self.profile[nodes]), config.kd_temperature)
             extra = config.kd_weight * extra
         else:
@@ -127,8 +144,12 @@ class RLMRec(LightGCN):
         return bpr + config.l2 * reg + extra
 
 
-def profile_texts(dataset) -> tuple[list[str], list[str]]:
-    """Template profiles from the *training* split only: ``(user texts, item texts)`` in dataset order."""
+def profile_texts(dataset, train_sequences=None) -> tuple[list[str], list[str]]:
+    """Template profiles from the *training* split only: ``(user texts, item texts)`` in dataset order.
+
+    ``train_sequences`` (aligned with the dataset's users) replaces the
+    leave-one-out training part, e.g. a random hold-out's ``train``.
+    """
     from collections import Counter
 
     from semid.evaluation.split import leave_one_out
@@ -150,9 +171,10 @@ def profile_texts(dataset) -> tuple[list[str], list[str]]:
         if r.get("brand"):
             parts.append(f"Brand: {r['brand']}")
         items.append(". ".join(parts) + ".")
-    split = leave_one_out(dataset)
+    if train_sequences is None:
+        train_sequences = leave_one_out(dataset).train_sequences
     users = []
-    for seq in split.train_sequences:
+    for seq in train_sequences:
         recent = [str(records[i].get("title") or i) for i in seq[-10:]]
         liked = [c for c, _ in Counter(c for i in seq for c in cats(i)).most_common(3)]
         text = ("This user bought: " + "; ".join(recent) + "." if recent else "This user has no history yet.")
@@ -162,7 +184,8 @@ def profile_texts(dataset) -> tuple[list[str], list[str]]:
     return users, items
 
 
-def write_profiles(dataset, out, *, model: str | None = None, progress: bool = True) -> None:
+def write_profiles(dataset, out, *, model: str | None = None, progress: bool = True,
+                   train_sequences=None) -> None:
     """Embed :func:`profile_texts` into ``out/users.npz`` and ``out/items.npz`` (MiniLM by default)."""
     from pathlib import Path
 
@@ -171,7 +194,7 @@ def write_profiles(dataset, out, *, model: str | None = None, progress: bool = T
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    users, items = profile_texts(dataset)
+    users, items = profile_texts(dataset, train_sequences)
     for name, ids, texts in (("items", dataset.items.item_ids, items), ("users", dataset.sequences.user_ids, users)):
         matrix, facts = embed_texts(texts, model=model, progress=progress)
         save_embeddings(out / f"{name}.npz", list(ids), matrix,

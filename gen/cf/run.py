@@ -70,7 +70,10 @@ def open_cf_run(run: str | os.PathLike[str]) -> RunDirectory:
 
 
 def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
-    """``{"model", "config", "seed", "options", "dataset"}`` of a CF run (from ``run.json``).
+    """``{"model", "config", "seed", "options", "protocol", "dataset"}`` of a CF run (from ``run.json``).
+
+    ``protocol`` is the stored split (see :class:`semid.gen.cf.protocol.SplitProtocol`);
+    ``{}`` for runs written before protocols existed (leave-one-out).
 
     Raises:
         ArtifactError: not a CF run directory, malformed, or of a newer format.
@@ -82,6 +85,7 @@ def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
         "config": dict(stored.get("model", {})),
         "seed": int(stored.get("seed", 0)),
         "options": dict(stored.get("options", {})),
+        "protocol": dict(stored.get("protocol") or {}),
         "dataset": dict(opened.meta.get("dataset") or {}),
     }
 

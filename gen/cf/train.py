@@ -22,13 +22,14 @@ from safetensors.torch import load_file, save_file
 
 from semid.data.dataset import Dataset
 from semid.errors import ParameterError
-from semid.evaluation import evaluate
+from semid.evaluation import Holdout, evaluate, evaluate_holdout
 
 from ..runs import discard_on_failure, open_or_create_run
 from ..training import Budget, Distributed, LoopSettings, load_torch_state, summarize, torch_state_writer, train_loop
 from ..training.torch_state import TRAINING_FILE
 from .data import prepare_cf_data
 from .models import GRAPH_MODELS, build_config, build_model
+from .protocol import SplitProtocol
 from .recommender import CFRecommender
 from .run import read_config, replace_file
 
@@ -47,6 +48,9 @@ class TrainOptions:
         eval_every: evaluate every this many epochs (the last epoch is always evaluated).
         eval_users: validate on a seeded sample of this many users (None = all).
         budget_minutes: wall-time budget of this invocation (None = unlimited).
+        exclude_seen: under leave-one-out, validate with the user's earlier items
+            removed from the candidates; None = for the graph models only (see
+            :mod:`semid.gen.cf.protocol`). The hold-out protocol always masks them.
     """
 
     max_epochs: int = 200
@@ -54,6 +58,7 @@ class TrainOptions:
     eval_every: int = 1
     eval_users: int | None = None
     budget_minutes: float | None = None
+    exclude_seen: bool | None = None
 
     def check(self) -> None:
         for name in ("max_epochs", "patience", "eval_every"):
@@ -69,9 +74,10 @@ class CFTrainable:
     """A CF model's part of the shared loop (:mod:`semid.gen.training`)."""
 
     def __init__(self, name: str, model, optimizer, data, dataset: Dataset, seed: int, options: TrainOptions,
-                 recommender: CFRecommender):
+                 recommender: CFRecommender, holdout: Holdout | None = None):
         self.name, self.model, self.optimizer, self.data, self.dataset = name, model, optimizer, data, dataset
-        self.seed, self.options, self.recommender = seed, options, recommender
+        self.seed, self.options, self.recommender, self.holdout = seed, options, recommender, holdout
+        self.exclude_seen = name in GRAPH_MODELS if options.exclude_seen is None else options.exclude_seen
         # Negative samples and dropout draw from this generator; it is saved in ``last``.
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -91,8 +97,12 @@ class CFTrainable:
 
     def validate(self) -> dict[str, Any]:
         self.model.eval()
+        if self.holdout is not None:
+            result = evaluate_holdout(self.recommender, self.holdout, split="valid", ks=(10, 20),
+                                      n_users=self.options.eval_users, seed=self.seed, progress=False)
+            return {**result["metrics"], "users": result["n_users"]}
         result = evaluate(self.recommender, self.dataset, split="valid", ks=(10, 20), n_users=self.options.eval_users,
-                          seed=self.seed, progress=False)
+                          seed=self.seed, progress=False, exclude_seen=self.exclude_seen)
         return {**result["metrics"], "users": result["n_users"]}
 
     def weight_writers(self):
@@ -141,6 +151,7 @@ def train_cf(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    protocol: SplitProtocol | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a CF model in directory ``run``; returns the result summary.
 
@@ -149,6 +160,8 @@ def train_cf(
         overrides: model config values (``--set``); not allowed when resuming.
         options: stopping and validation options (on resume, these replace the
             stored ones, so ``max_epochs`` can be raised).
+        protocol: the split to learn from and validate on (default leave-one-out;
+            read from the run when resuming, where another one is refused).
 
     Raises:
         ArtifactError: ``run`` exists without ``resume``/``overwrite``, or is not a run.
@@ -159,36 +172,46 @@ def train_cf(
     run = Path(run)
     options = options or TrainOptions()
     options.check()
-    data = prepare_cf_data(dataset)
     if resume and run.exists():
         stored = read_config(run)
         if model_name not in (None, stored["model"]):
             raise ParameterError(f"{run} holds a {stored['model']!r} run, not {model_name!r}")
         if overrides:
             raise ParameterError("--set cannot change a run's model settings on --resume; start a new run")
-        name, seed = stored["model"], stored["seed"]
+        stored_protocol = SplitProtocol.from_json(stored["protocol"])
+        if protocol is not None and protocol != stored_protocol:
+            raise ParameterError(f"{run} was trained under {stored_protocol.to_json()}, not {protocol.to_json()}; "
+                                 "start a new run for another protocol")
+        name, seed, protocol = stored["model"], stored["seed"], stored_protocol
         config = build_config(name, stored["config"])
     else:
         if model_name is None:
             raise ParameterError("model_name is required for a new run")
         name = model_name
         config = build_config(name, overrides)
+        protocol = protocol or SplitProtocol()
+    holdout = protocol.holdout(dataset)
+    data = prepare_cf_data(dataset, holdout)
     dist = Distributed()
     opened = open_or_create_run(
-        run, dist, model_type=name, config={"model": asdict(config), "seed": seed, "options": asdict(options)},
+        run, dist, model_type=name, config={"model": asdict(config), "seed": seed, "options": asdict(options),
+                                            "protocol": protocol.to_json()},
         dataset=dataset, resume=resume, overwrite=overwrite, resumable_keys=frozenset({"options"}),
     )
     with discard_on_failure(opened, dist):
         if not (run / "item_ids.txt").exists():
             _write_run_files(run, name, data)
-            opened.log("start", model=name, n_items=data.n_items, n_users=data.n_users, seed=seed)
+            opened.log("start", model=name, n_items=data.n_items, n_users=data.n_users, seed=seed,
+                       protocol=protocol.to_json(),
+                       valid_exclude_seen=True if holdout else (name in GRAPH_MODELS if options.exclude_seen is None
+                                                                 else options.exclude_seen))
         torch.manual_seed(seed)
         model = build_model(name, data.n_items, data.n_users, config)
         if name in GRAPH_MODELS:
             model.attach_graph(data)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=getattr(config, "weight_decay", 0.0))
         recommender = CFRecommender(model, data.item_ids, data.user_ids, max_len=getattr(config, "max_len", 50))
-        trainable = CFTrainable(name, model, optimizer, data, dataset, seed, options, recommender)
+        trainable = CFTrainable(name, model, optimizer, data, dataset, seed, options, recommender, holdout)
     settings = LoopSettings(max_epochs=options.max_epochs, patience=options.patience, eval_every=options.eval_every,
                             budget_minutes=options.budget_minutes)
     state = train_loop(trainable, opened, settings, budget=budget, progress=progress)
