@@ -167,13 +167,39 @@ def export_embeddings(run, out, overwrite):
 @click.option("--data", "data_path", required=True, help="Dataset directory (or builtin:NAME).")
 @click.option("--out", required=True, type=click.Path(), help="Directory for users.npz and items.npz.")
 @click.option("--model", default=None, help="Local sentence-transformers folder (default: all-MiniLM-L6-v2).")
-def profiles_cmd(data_path, out, model):
-    """Template user and item profiles from the training split, embedded (RLMRec's semantic side)."""
+@click.option("--writer", type=click.Choice(["template", "llm"]), default="template", show_default=True,
+              help="Who writes the profiles: templates from item text, or an LLM (RLMRec's way; one call per "
+                   "user and item).")
+@click.option("--noun", default="item", show_default=True, help="What the LLM prompts call an item (movie, product).")
+@click.option("--llm", default=None, help="Local causal LM folder for --writer llm (default: SmolLM2-135M-Instruct).")
+@click.option("--server", default=None, help="OpenAI-compatible server for --writer llm.")
+@click.option("--llm-model", "llm_model", default=None, help="Model name on the --server.")
+@click.option("--cache", "cache_dir", type=click.Path(), default=None, help="On-disk cache of server answers.")
+@click.option("--protocol", type=click.Choice(["leave-one-out", "holdout"]), default="leave-one-out",
+              show_default=True, help="Whose training part the profiles may read: the same as the RLMRec run's.")
+@click.option("--split-ratios", default="0.8,0.1,0.1", show_default=True, help="Hold-out shares (--protocol holdout).")
+@click.option("--split-seed", type=int, default=0, show_default=True, help="Hold-out seed (--protocol holdout).")
+def profiles_cmd(data_path, out, model, writer, noun, llm, server, llm_model, cache_dir, protocol, split_ratios,
+                 split_seed):
+    """User and item profiles from the training split, embedded (RLMRec's semantic side).
+
+    Profiles read only the training part of the split the RLMRec run will train on, so
+    pass the run's --protocol (and hold-out settings).
+    """
     from semid import load_dataset
+    from semid.gen.cf import SplitProtocol
     from semid.gen.cf.rlmrec import write_profiles
 
-    write_profiles(load_dataset(data_path), out, model=model)
-    click.echo(f"wrote {out}/users.npz and {out}/items.npz", err=True)
+    backend = None
+    if writer == "llm":
+        from semid.gen.llm.backend import make_backend
+
+        backend = make_backend(llm, server=server, model=llm_model, cache_dir=cache_dir)
+    dataset = load_dataset(data_path)
+    holdout = SplitProtocol(protocol, _parse_ratios(split_ratios), split_seed).holdout(dataset)
+    facts = write_profiles(dataset, out, model=model, backend=backend, noun=noun,
+                           train_sequences=holdout.train if holdout else None)
+    click.echo(f"wrote {out}/users.npz, {out}/items.npz and {out}/profiles.json ({json.dumps(facts)})", err=True)
 
 
 commands = [cf]

@@ -240,3 +240,20 @@ def test_a_database_the_tools_cannot_use_is_refused_with_what_is_missing(data, d
     result = CliRunner().invoke(cli, ["chat", "--data", DATA, "--db", str(thin), "--simulate", "1"])
     assert result.exit_code == 1 and "lacks the column(s)" in result.output
     Agent(data, db, RulePlanner())  # the database semid builds passes
+
+
+def test_rule_planner_files_every_clue_of_the_template_shopper():
+    message = ("I am looking for some night creams. Preferably from brand Yes To Carrots. Something under 16 "
+               "dollars. It should be a carrots repairing night product.")
+    sql = RulePlanner().plan(message, "", None)[0]["input"]
+    assert "price < 16.0" in sql and "lower(brand) LIKE '%yes to carrots%'" in sql
+    assert "lower(categories) LIKE '%night%'" in sql and "lower(categories) LIKE '%cream%'" in sql
+    assert "lower(title) LIKE '%repairing%'" in sql and "lower(title) LIKE '%carrot%'" in sql
+    assert "%some%" not in sql  # "looking for some ..." once filed the word "some" and found nothing
+    assert RulePlanner().plan("Recommend me something.", "", None)[0]["tool_name"] == "rank"
+
+
+def test_rule_planner_with_the_template_shopper_finds_most_targets(data, db):
+    cases = semid.evaluation.sample_cases(leave_one_out(data).test, 30, 0)
+    result = simulate(lambda: Agent(data, db, RulePlanner()), data, cases, turns=5)
+    assert result["hit@5"] >= 0.8, result["hit@5"]

@@ -85,3 +85,49 @@ def test_layers_are_summed_as_in_the_reference(profiles):
     torch.testing.assert_close(users_sum, k * users_mean)
     torch.testing.assert_close(items_sum, k * items_mean)
     torch.testing.assert_close(averaged.propagate()[1], items_mean)
+
+
+class _Writer:
+    """A scripted profile writer (plumbing): JSON for items, garbage for every third user."""
+
+    name = "scripted"
+
+    def __init__(self):
+        self.prompts = []
+
+    def generate(self, prompts, *, max_new_tokens=128, temperature=0.0, seed=0):
+        out = []
+        for prompt in prompts:
+            self.prompts.append(prompt)
+            n = len(self.prompts)
+            if "which kinds of users" in prompt:
+                out.append('Sure: {"summarization": "fans of item %d", "reasoning": "because"}' % n)
+            else:
+                out.append("no json here" if n % 3 == 0 else '{"summarization": "likes things %d"}' % n)
+        return out
+
+
+def test_llm_profiles_follow_the_reference_and_only_the_training_split(tmp_path):
+    from semid.embeddings import read_embeddings
+    from semid.gen.cf.rlmrec import llm_profile_texts, write_profiles
+
+    data = semid.load_dataset(DATA)
+    writer = _Writer()
+    users, items, stats = llm_profile_texts(data, writer, noun="product", progress=False)
+    assert len(items) == len(data.items) and len(users) == len(data.sequences)
+    assert items[0] == "fans of item 1" and writer.prompts[0].count("product") >= 2
+    assert stats["unparsed_items"] == 0 and stats["unparsed_users"] > 0
+    assert "no json here" in users  # an unparsed answer is kept whole, and counted
+    # A user's prompt carries the item profiles of its training items, never its held-out ones.
+    seq = data.sequences.items[0]
+    user_prompt = writer.prompts[len(data.items)]
+    first_profile = items[data.items.item_ids.index(seq[0])]
+    assert first_profile in user_prompt or len(seq) < 3
+    held_out = items[data.items.item_ids.index(seq[-1])]
+    if seq[-1] not in seq[:-2]:
+        assert held_out not in user_prompt
+    facts = write_profiles(data, tmp_path / "p", backend=_Writer(), noun="product", progress=False)
+    assert facts["profiles"].startswith("written by an LLM")
+    ids, matrix, meta = read_embeddings(tmp_path / "p" / "items.npz")
+    assert ids == data.items.item_ids and meta["backend"] == "scripted"
+    assert json.loads((tmp_path / "p" / "profiles.json").read_text())["items"][ids[0]] == "fans of item 1"

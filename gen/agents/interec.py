@@ -286,9 +286,31 @@ class Agent:
 
 
 class RulePlanner:
-    """The deterministic planner: a baseline and a fixture (the research notes' "oracle-ish" rules)."""
+    """The deterministic planner: a baseline and a fixture (the research notes' "oracle-ish" rules).
+
+    It reads a price bound ("under 20 dollars"), a brand ("from brand X"), what is looked for
+    ("looking for some night creams": every word of four letters or more must appear in the
+    title or the categories) and words the title should hold ("it should be a ... product"),
+    and files them as one hard filter; a quoted seed title ("similar to 'X'") adds a soft
+    filter; then ranks by popularity (or similarity, with seeds) and shows five items.
+    """
 
     _PRICE = re.compile(r"(?:under|below|less than|cheaper than)\s*\$?\s*(\d+(?:\.\d+)?)", re.I)
+    _BRAND = re.compile(r"brand\s+([A-Za-z0-9&' -]{2,30})", re.I)
+    _WANTED = re.compile(r"(?:looking for|searching for|i want|i need|show me)\s+(?:some|an|a|the)?\s*"
+                         r"([a-z0-9&' -]{3,60}?)\s*(?:[.,!?;]|$)", re.I)
+    _TITLE = re.compile(r"should be an?\s+([a-z0-9&' -]{3,80}?)\s+product", re.I)
+    _VAGUE = frozenset({"thing", "things", "something", "gift", "gifts", "item", "items", "product", "products",
+                        "recommendation", "recommendations", "good", "nice", "great", "stuff", "else",
+                        # the price and brand clauses that may share the sentence
+                        "under", "below", "less", "than", "cheaper", "dollar", "dollars", "price", "from",
+                        "brand", "with", "that", "this", "about", "around", "some", "please"})
+
+    @classmethod
+    def _words(cls, phrase: str) -> list[str]:
+        words = [w.lower() for w in re.findall(r"[A-Za-z0-9]{4,}", phrase)]
+        # "creams" finds "Cream" too; the stem keeps the condition a plain substring test
+        return [w[:-1] if w.endswith("s") and len(w) > 4 else w for w in words if w.lower() not in cls._VAGUE]
 
     def plan(self, message: str, context: str, agent: Agent) -> list[dict[str, Any]]:
         plan: list[dict[str, Any]] = []
@@ -296,12 +318,15 @@ class RulePlanner:
         price = self._PRICE.search(message)
         if price:
             conditions.append(f"price IS NOT NULL AND price < {float(price.group(1))}")
-        for word in re.findall(r"brand\s+([A-Za-z0-9&' -]{2,30})", message, re.I)[:1]:
+        for word in self._BRAND.findall(message)[:1]:
             conditions.append("lower(brand) LIKE '%" + word.strip().lower().replace("'", "''") + "%'")
-        for word in re.findall(r"(?:some|a|an|for)\s+([a-z]{4,})\b", message.lower())[:1]:
-            if word not in {"thing", "something", "gift", "item", "product", "recommendation"}:
-                term = word.rstrip("s").replace("'", "''")
+        for phrase in self._WANTED.findall(message)[:1]:
+            for term in self._words(phrase):
+                term = term.replace("'", "''")
                 conditions.append(f"(lower(title) LIKE '%{term}%' OR lower(categories) LIKE '%{term}%')")
+        for phrase in self._TITLE.findall(message)[:1]:
+            for term in self._words(phrase):
+                conditions.append("lower(title) LIKE '%" + term.replace("'", "''") + "%'")
         if conditions:
             plan.append({"tool_name": "hard_filter", "input": "SELECT item_id FROM items WHERE " + " AND ".join(conditions)})
         seeds = re.findall(r"(?:like|similar to)\s+['\"]([^'\"]+)['\"]", message, re.I)

@@ -25,6 +25,7 @@ alignment) and no edge dropout (the reference drops 20% of edges).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ from semid.settings import Settings, setting
 from .data import CFData
 from .lightgcn import LightGCN, mean_propagation
 
-__all__ = ["RLMRec", "RLMRecConfig", "profile_texts", "write_profiles"]
+__all__ = ["RLMRec", "RLMRecConfig", "llm_profile_texts", "profile_texts", "write_profiles"]
 
 
 @dataclass
@@ -184,9 +185,94 @@ def profile_texts(dataset, train_sequences=None) -> tuple[list[str], list[str]]:
     return users, items
 
 
+ITEM_PROFILE_PROMPT = (
+    "Act as an assistant who summarizes which kinds of users would enjoy a {noun}. The {noun} is described by "
+    "this JSON: {facts}\nAnswer with JSON only, of the form {{\"summarization\": \"the kinds of users who would "
+    "enjoy this {noun}, at most 200 words\", \"reasoning\": \"why, briefly\"}}."
+)
+USER_PROFILE_PROMPT = (
+    "Act as an assistant who works out which kinds of {noun}s a user is likely to enjoy. The user bought or "
+    "rated these {noun}s (JSON, one per line, with who would enjoy each and the user's rating where there "
+    "is one):\n{facts}\nAnswer with JSON only, of the form {{\"summarization\": \"the kinds of {noun}s this user is "
+    "likely to enjoy, at most 100 words\", \"reasoning\": \"why\"}}."
+)
+
+
+def _summarization(answer: str) -> tuple[str, bool]:
+    """The ``summarization`` of a JSON answer, or the raw answer when it is not that JSON (``ok=False``)."""
+    start, end = answer.find("{"), answer.rfind("}")
+    if 0 <= start < end:
+        try:
+            value = json.loads(answer[start : end + 1]).get("summarization")
+            if isinstance(value, str) and value.strip() and value.strip() != "None":
+                return value.strip(), True
+        except (ValueError, AttributeError):
+            pass
+    return answer.strip(), False
+
+
+def llm_profile_texts(dataset, backend, *, train_sequences=None, noun: str = "item", history: int = 10,
+                      max_new_tokens: int = 160, progress: bool = True) -> tuple[list[str], list[str], dict]:
+    """RLMRec's LLM-written profiles: ``(user texts, item texts, stats)`` in dataset order.
+
+    As the reference: an item profile says which users would enjoy the item, from its title and
+    description; a user profile says which items the user would enjoy, from the last ``history``
+    *training* items (title, the item's profile, and the user's rating where the dataset has one:
+    semid datasets carry no review text, which the reference adds).
+    Each answer is asked for as ``{"summarization", "reasoning"}`` JSON and the summarization is
+    kept; an answer that is not such JSON is kept whole and counted in ``stats``.
+    """
+    from tqdm.auto import tqdm
+
+    from semid.evaluation.split import leave_one_out
+
+    records = {r["item_id"]: r for r in dataset.items.records}
+    if train_sequences is None:
+        train_sequences = leave_one_out(dataset).train_sequences
+    failed = {"items": 0, "users": 0}
+
+    def ask(prompts: list[str], kind: str) -> list[str]:
+        texts = []
+        for start in tqdm(range(0, len(prompts), 8), desc=f"{kind} profiles", unit="batch", disable=not progress):
+            for answer in backend.generate(prompts[start : start + 8], max_new_tokens=max_new_tokens):
+                text, ok = _summarization(answer)
+                failed[kind] += not ok
+                texts.append(text)
+        return texts
+
+    def facts(item: str) -> dict[str, str]:
+        r = records[item]
+        return {"title": str(r.get("title") or "None"), "description": str(r.get("description") or "None")[:400]}
+
+    items = ask([ITEM_PROFILE_PROMPT.format(noun=noun, facts=json.dumps(facts(i))) for i in dataset.items.item_ids],
+                "items")
+    item_profile = dict(zip(dataset.items.item_ids, items))
+    ratings = {}
+    for user, seq, rated in zip(dataset.sequences.user_ids, dataset.sequences.items, dataset.sequences.ratings):
+        if rated is not None:
+            ratings[user] = dict(zip(seq, rated))
+    prompts = []
+    for user, seq in zip(dataset.sequences.user_ids, train_sequences):
+        lines = []
+        for item in seq[-history:]:
+            entry = {"title": facts(item)["title"], "description": item_profile[item][:300]}
+            if item in ratings.get(user, {}):
+                entry["rating"] = f"{ratings[user][item]:g}"
+            lines.append(json.dumps(entry))
+        prompts.append(USER_PROFILE_PROMPT.format(noun=noun, facts="\n".join(lines) or "(none yet)"))
+    users = ask(prompts, "users")
+    return users, items, {"unparsed_items": failed["items"], "unparsed_users": failed["users"],
+                          "backend": getattr(backend, "name", type(backend).__name__)}
+
+
 def write_profiles(dataset, out, *, model: str | None = None, progress: bool = True,
-                   train_sequences=None) -> None:
-    """Embed :func:`profile_texts` into ``out/users.npz`` and ``out/items.npz`` (MiniLM by default)."""
+                   train_sequences=None, backend=None, noun: str = "item") -> dict:
+    """Embed profiles into ``out/users.npz`` and ``out/items.npz`` (MiniLM by default); returns facts.
+
+    Profiles are :func:`profile_texts` (templated), or with ``backend`` (any
+    :class:`semid.gen.llm.backend.LLMBackend`) :func:`llm_profile_texts`, written by the LLM;
+    the texts are also saved as ``out/profiles.json``.
+    """
     from pathlib import Path
 
     from semid.embed import embed_texts
@@ -194,8 +280,19 @@ def write_profiles(dataset, out, *, model: str | None = None, progress: bool = T
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    users, items = profile_texts(dataset, train_sequences)
+    if backend is None:
+        users, items = profile_texts(dataset, train_sequences)
+        written = {"profiles": "templated from the training split (semid.gen.cf.rlmrec)"}
+    else:
+        users, items, stats = llm_profile_texts(dataset, backend, train_sequences=train_sequences, noun=noun,
+                                                progress=progress)
+        written = {"profiles": "written by an LLM from the training split (semid.gen.cf.rlmrec)", **stats}
+    tmp = out / ".profiles.json.tmp"
+    tmp.write_text(json.dumps({"users": dict(zip(dataset.sequences.user_ids, users)),
+                               "items": dict(zip(dataset.items.item_ids, items)), **written}, indent=1),
+                   encoding="utf-8")
+    tmp.replace(out / "profiles.json")
     for name, ids, texts in (("items", dataset.items.item_ids, items), ("users", dataset.sequences.user_ids, users)):
         matrix, facts = embed_texts(texts, model=model, progress=progress)
-        save_embeddings(out / f"{name}.npz", list(ids), matrix,
-                        {**facts, "profiles": "templated from the training split (semid.gen.cf.rlmrec)"})
+        save_embeddings(out / f"{name}.npz", list(ids), matrix, {**facts, **written})
+    return written
