@@ -223,3 +223,24 @@ def test_sigkilled_cf_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_pat
     b = load_file(straight / "checkpoints" / "last" / "model.safetensors")
     for key in b:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_graph_models_validate_with_earlier_items_masked(tmp_path, data, monkeypatch):
+    import semid.gen.cf.train as train_module
+
+    seen = []
+    real = train_module.evaluate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("exclude_seen"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", spy)
+    train_cf(tmp_path / "g", data, model_name="lightgcn", overrides=TINY_LIGHTGCN, options=TrainOptions(max_epochs=1),
+             progress=False)
+    train_cf(tmp_path / "s", data, model_name="sasrec", overrides=TINY_SASREC, options=TrainOptions(max_epochs=1),
+             progress=False)
+    train_cf(tmp_path / "k", data, model_name="lightgcn", overrides=TINY_LIGHTGCN,
+             options=TrainOptions(max_epochs=1, exclude_seen=False), progress=False)
+    assert seen == [True, False, False]
+    assert _events(tmp_path / "g", "start")[0]["valid_exclude_seen"] is True
