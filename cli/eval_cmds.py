@@ -156,10 +156,10 @@ def _load_cf(run_path: Path, *, dataset, **_):
 
 def _holdout_of(run_path: Path):
     """The run's :class:`~semid.gen.cf.SplitProtocol` when it is a CF run trained on a random hold-out."""
-    if not (Path(run_path) / "run.json").exists() or run_model_type(Path(run_path)) not in {
-            "alpharec", "lightgcn", "rlmrec", "sasrec"}:
+    from semid.gen.cf import MODELS, SplitProtocol, read_config
+
+    if not (Path(run_path) / "run.json").exists() or run_model_type(Path(run_path)) not in MODELS:
         return None
-    from semid.gen.cf import SplitProtocol, read_config
 
     protocol = SplitProtocol.from_json(read_config(run_path)["protocol"])
     return protocol if protocol.is_holdout else None

@@ -79,7 +79,8 @@ class Holdout:
                 "users_kept_in_train": self.skipped}
 
 
-def _check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
+def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
+    """``ratios`` as three floats; ParameterError unless they are positive shares summing to 1."""
     values = tuple(float(r) for r in ratios)
     if len(values) != 3 or any(not r > 0 for r in values) or abs(sum(values) - 1.0) > 1e-6:
         raise ParameterError(f"ratios must be three positive shares (train, valid, test) summing to 1, got {ratios!r}")
@@ -88,7 +89,7 @@ def _check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
 
 def random_holdout(dataset: Dataset, *, ratios: Sequence[float] = DEFAULT_RATIOS, seed: int = 0) -> Holdout:
     """Split every user's unique items at random into train / valid / test (see the module docstring)."""
-    shares = _check_ratios(ratios)
+    shares = check_ratios(ratios)
     train, valid, test, known = [], [], [], []
     skipped = 0
     for position, seq in enumerate(dataset.sequences.items):

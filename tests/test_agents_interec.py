@@ -147,7 +147,7 @@ def tiny_backend(tiny_path):
 
 def test_the_constrained_planner_always_writes_a_valid_plan(data, db, tiny_backend):
     from semid.gen.agents import ConstrainedPlanner
-    from semid.gen.agents.interec import _tool_chains
+    from semid.gen.agents.planners import _tool_chains
 
     chains = _tool_chains(3)
     assert len(chains) == len(set(chains)) == 57 and all("map" not in c for c in chains)

@@ -1,9 +1,10 @@
 """Agents over semid items: the item database (:mod:`.items_db`), the closed SQL tool (:mod:`.sql_tool`),
-and InteRecAgent's tools, planners and user simulator (:mod:`.interec`)."""
+and InteRecAgent's tools (:mod:`.interec`), planners (:mod:`.planners`) and user simulator (:mod:`.simulator`)."""
 
 from .agent4rec import EMOTIONS, AgentProfile, MemoryRetriever, build_profiles, simulate_agents
-from .interec import TOOLS, Agent, ConstrainedPlanner, LLMPlanner, RulePlanner, simulate, validate_plan
+from .interec import TOOLS, Agent, simulate, validate_plan
 from .items_db import TABLE, build_items_db
+from .planners import ConstrainedPlanner, LLMPlanner, RulePlanner
 from .sql_tool import ALLOWED_FUNCTIONS, QueryRefused, QueryResult, SafeSQL
 
 __all__ = [

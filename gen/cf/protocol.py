@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from semid.errors import ParameterError
-from semid.evaluation.holdout import DEFAULT_RATIOS, Holdout, random_holdout
+from semid.evaluation.holdout import DEFAULT_RATIOS, Holdout, check_ratios, random_holdout
 
 __all__ = ["PROTOCOLS", "SplitProtocol"]
 
@@ -33,6 +33,7 @@ class SplitProtocol:
 
     Attributes:
         name: ``"leave-one-out"`` or ``"holdout"``.
+            (With either, ``ratios`` must be three positive shares summing to 1.)
         ratios: (train, valid, test) shares of the hold-out split.
         split_seed: seed of the hold-out split.
     """
@@ -44,6 +45,7 @@ class SplitProtocol:
     def __post_init__(self) -> None:
         if self.name not in PROTOCOLS:
             raise ParameterError(f"unknown protocol {self.name!r}; choose from {', '.join(PROTOCOLS)}")
+        object.__setattr__(self, "ratios", check_ratios(self.ratios))
 
     @property
     def is_holdout(self) -> bool:

@@ -70,6 +70,11 @@ class TrainOptions:
             raise ParameterError(f"budget_minutes must be > 0, got {self.budget_minutes}")
 
 
+def validates_without_seen(name: str, options: TrainOptions) -> bool:
+    """Whether leave-one-out validation masks the user's earlier items (default: graph models only)."""
+    return name in GRAPH_MODELS if options.exclude_seen is None else options.exclude_seen
+
+
 class CFTrainable:
     """A CF model's part of the shared loop (:mod:`semid.gen.training`)."""
 
@@ -77,7 +82,7 @@ class CFTrainable:
                  recommender: CFRecommender, holdout: Holdout | None = None):
         self.name, self.model, self.optimizer, self.data, self.dataset = name, model, optimizer, data, dataset
         self.seed, self.options, self.recommender, self.holdout = seed, options, recommender, holdout
-        self.exclude_seen = name in GRAPH_MODELS if options.exclude_seen is None else options.exclude_seen
+        self.exclude_seen = True if holdout is not None else validates_without_seen(name, options)
         # Negative samples and dropout draw from this generator; it is saved in ``last``.
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -203,8 +208,7 @@ def train_cf(
             _write_run_files(run, name, data)
             opened.log("start", model=name, n_items=data.n_items, n_users=data.n_users, seed=seed,
                        protocol=protocol.to_json(),
-                       valid_exclude_seen=True if holdout else (name in GRAPH_MODELS if options.exclude_seen is None
-                                                                 else options.exclude_seen))
+                       valid_exclude_seen=True if holdout else validates_without_seen(name, options))
         torch.manual_seed(seed)
         model = build_model(name, data.n_items, data.n_users, config)
         if name in GRAPH_MODELS:
