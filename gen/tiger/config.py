@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 from semid.errors import ParameterError
 from semid.evaluation.split import DEFAULT_MAX_HISTORY
-from semid.params import above, at_least, in_half_open
+from semid.params import above, at_least, in_half_open, in_range
 from semid.settings import Settings, setting
+
+from ..training.schedules import SHAPES
 
 __all__ = ["OPTIMIZERS", "RECIPES", "SCHEDULES", "SOFTMAX", "TigerConfig"]
 
@@ -40,9 +42,11 @@ ENCODER_ATTENTION = ("auto", "block_causal", "full")
 #: family; without parameter scaling lr 0.01 is a step as large as the initial
 #: weights, which made a published reproduction collapse).
 OPTIMIZERS = ("adamw", "adafactor")
-#: ``constant`` after linear warm-up, or ``inverse_sqrt``: constant until
-#: ``decay_after`` steps, then ``lr * sqrt(decay_after / step)`` (TIGER paper).
-SCHEDULES = ("constant", "inverse_sqrt")
+#: After linear warm-up (:mod:`semid.gen.training.schedules`): ``constant``;
+#: ``inverse_sqrt``, constant until ``decay_after`` steps, then ``lr * sqrt(decay_after / step)``
+#: (TIGER paper); ``linear`` / ``cosine`` down to 0 at the end of ``max_epochs``; ``wsd``,
+#: constant, then linearly down to 0 over the last ``cooldown`` fraction of ``max_epochs``.
+SCHEDULES = SHAPES
 
 #: ``vocab``: one tied softmax over every token (T5's LM head, the paper and LETTER);
 #: ``level``: the softmax of a target token covers its code level only (what GRID's and
@@ -96,6 +100,8 @@ class TigerConfig(Settings):
     warmup_steps: int = setting(200, "linear warm-up steps", check=at_least(0))
     schedule: str = setting("constant", "learning-rate schedule after warm-up", choices=SCHEDULES)
     decay_after: int = setting(10_000, "inverse_sqrt: steps before the decay starts", check=at_least(0))
+    cooldown: float = setting(0.2, "wsd: final fraction of the max_epochs steps spent decaying to 0",
+                              check=in_range(0.01, 1.0))
     max_epochs: int = setting(200, "epochs in total", check=at_least(1))
     patience: int = setting(5, "validations without a better NDCG@10 before stopping", check=at_least(1))
     eval_every: int = setting(1, "epochs between validations", check=at_least(1))

@@ -36,6 +36,7 @@ from ..training import (
     torch_state_writer,
     train_loop,
 )
+from ..training.schedules import Schedule
 from ..training.torch_state import TRAINING_FILE
 from .batches import collate, count_targets, length_bucketed_batches, make_windows
 from .checkpoint import model_writers
@@ -45,7 +46,8 @@ from ..collapse import collapse_floor, distinct_items
 from .layout import TokenLayout
 from .model import build_model, sequence_loss
 
-__all__ = ["RESUMABLE_SETTINGS", "TigerTrainable", "loop_settings", "train_tiger", "validation_cases"]
+__all__ = ["RESUMABLE_SETTINGS", "TigerTrainable", "epoch_batches", "loop_settings", "lr_factor", "train_tiger",
+           "validation_cases"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,18 +105,22 @@ def make_optimizer(model: torch.nn.Module, config: TigerConfig) -> torch.optim.O
     return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
-def lr_factor(config: TigerConfig):
-    """Multiplier of ``config.lr`` at optimizer step ``step`` (0-based): linear warm-up, then the schedule."""
-    warmup = max(config.warmup_steps, 1)
-    decay_after = max(config.decay_after, 1)
+def lr_factor(config: TigerConfig, total_steps: int = 0) -> Schedule:
+    """Multiplier of ``config.lr`` at optimizer step ``step`` (0-based): linear warm-up, then ``config.schedule``.
 
-    def factor(step: int) -> float:
-        value = min(1.0, (step + 1) / warmup)
-        if config.schedule == "inverse_sqrt" and step + 1 > decay_after:
-            value *= math.sqrt(decay_after / (step + 1))
-        return value
+    ``total_steps`` (the optimizer steps of ``max_epochs`` epochs) is the horizon that
+    ``linear``, ``cosine`` and ``wsd`` decay to.
+    """
+    return Schedule(config.schedule, total_steps=total_steps, warmup_steps=config.warmup_steps,
+                    decay_after=config.decay_after, cooldown=config.cooldown)
 
-    return factor
+
+def epoch_batches(windows, config: TigerConfig, dist: Distributed, epoch: int) -> list[list[int]]:
+    """This rank's batches (window indices) of ``epoch``: seeded, the same on every rank's draw."""
+    batches = length_bucketed_batches(windows, config.batch_size, np.random.default_rng([config.seed, epoch]))
+    world, rank = dist.world, dist.rank
+    per_rank = len(batches) // world if world > 1 else len(batches)
+    return batches[rank::world][:per_rank]
 
 
 class TigerTrainable:
@@ -134,11 +140,7 @@ class TigerTrainable:
         model.train()
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        batches = length_bucketed_batches(self.windows, self.config.batch_size,
-                                          np.random.default_rng([self.config.seed, epoch]))
-        world, rank = self.dist.world, self.dist.rank
-        per_rank = len(batches) // world if world > 1 else len(batches)
-        return batches[rank::world][:per_rank]
+        return epoch_batches(self.windows, self.config, self.dist, epoch)
 
     def train_step(self, batch: list[int]) -> tuple[float, int]:
         tensors = {k: v.to(self.device) for k, v in collate([self.windows[i] for i in batch], self.layout).items()}
@@ -228,7 +230,13 @@ def train_tiger(
         cases = validation_cases(dataset, config)
         model = build_model(config, layout).to(device)
         optimizer = make_optimizer(model, config)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
+        # The decaying shapes end at the last step of max_epochs (a resume with a new max_epochs
+        # moves that end: the rate follows the horizon in effect).
+        total_steps = config.max_epochs * len(epoch_batches(windows, config, dist, 0))
+        schedule = lr_factor(config, total_steps)
+        # A plain function, not the Schedule object: LambdaLR would save an object's fields in its
+        # state and restore the old horizon over the current one on resume.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step))
         trainable = TigerTrainable(model, optimizer, scheduler, windows, layout, tokenizer, cases, config, dist,
                                    progress)
         if dist.is_main and not run.has_checkpoint("last"):
