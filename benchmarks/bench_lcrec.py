@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import CACHE_ROOT  # noqa: E402
+from _env import portable_command  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -117,7 +118,7 @@ def main() -> None:
     record = {
         "date": started_at, "cpu": _cpu(), "torch_threads": args.threads,
         "load_avg": {"start": load_before, "after_train": load_after_train, "end": load_end},
-        "command": " ".join([".venv/bin/python", *sys.argv]),
+        "command": portable_command(),
         "index": {"path": str(index_path), "scheme": index.scheme, "n_items": len(index.item_ids)},
         "train": outcome, "train_wall_seconds": round(train_wall, 1),
         "eval": result, "eval_wall_seconds": round(eval_wall, 1),

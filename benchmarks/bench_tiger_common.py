@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import platform
 import re
-import shlex
-import sys
 import time
 from pathlib import Path
+
+from _env import portable_command
 
 __all__ = ["machine_facts", "replace_section"]
 
@@ -37,7 +37,7 @@ def machine_facts() -> dict[str, str]:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
         "torch": f"{torch.__version__}, {torch.get_num_threads()} threads",
         "load": load,
-        "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
+        "command": portable_command(),
     }
 
 

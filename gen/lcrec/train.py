@@ -35,7 +35,7 @@ from semid.evaluation.split import leave_one_out
 
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
-from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
+from ..training import Budget, Distributed, LoopSettings, Schedule, summarize, train_loop
 from .config import RESUMABLE_KEYS, LCRecConfig
 from .encoding import PromptFormatter, collate_for_training, encode_examples
 from .tasks import build_examples
@@ -91,12 +91,6 @@ def build_model(config: LCRecConfig, index, items=None):
     return model, tokenizer, token_map
 
 
-def _lr_factor(step: int, total: int, warmup: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
-
-
 class LCRecTrainable(TrainableStateMixin):
     """LC-Rec's part of the shared loop (:mod:`semid.gen.training`): instruction batches and the response loss.
 
@@ -115,6 +109,7 @@ class LCRecTrainable(TrainableStateMixin):
         self.steps_per_epoch = math.ceil(len(encoded) / self.global_batch)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.warmup = max(1, int(config.warmup_ratio * self.total_steps))
+        self.schedule = Schedule("linear", total_steps=max(self.total_steps, 1), warmup_steps=self.warmup)
         self.step = 0
         self.loss_ema: float | None = None
 
@@ -133,7 +128,7 @@ class LCRecTrainable(TrainableStateMixin):
 
         config = self.config
         for group in self.optimizer.param_groups:
-            group["lr"] = config.learning_rate * _lr_factor(self.step, self.total_steps, self.warmup)
+            group["lr"] = config.learning_rate * self.schedule(self.step)
         micro = config.batch_size // config.grad_accum
         total_loss = 0.0
         for a in range(config.grad_accum):

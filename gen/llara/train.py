@@ -40,7 +40,7 @@ from semid.settings import Settings, setting
 from ..llm.candidates import sample_candidates
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
-from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
+from ..training import Budget, Distributed, LoopSettings, Schedule, summarize, train_loop
 
 __all__ = ["CANDIDATE", "HISTORY", "TEXT_ONLY", "LLaRAConfig", "train_llara"]
 
@@ -165,6 +165,9 @@ class LLaRATrainable(TrainableStateMixin):
         self.model, self.tokenizer, self.projector, self.source = model, tokenizer, projector, source
         self.optimizer, self.examples, self.valid, self.titles = optimizer, examples, valid, titles
         self.config, self.total_steps = config, total_steps
+        # The reference's schedule: warm-up from 1% of the peak over 5% of the steps, cosine down to 1%.
+        self.schedule = Schedule("cosine", total_steps=max(total_steps, 1), warmup_steps=max(1, total_steps // 20),
+                                 floor=0.01)
         self.ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (HISTORY, CANDIDATE, TEXT_ONLY)}
         self.step = 0
 
@@ -213,12 +216,7 @@ class LLaRATrainable(TrainableStateMixin):
         return [order[i : i + size] for i in range(0, len(order), size)]
 
     def _lr(self) -> float:
-        peak, low = self.config.learning_rate, self.config.learning_rate / 100
-        warm = max(1, self.total_steps // 20)
-        if self.step < warm:
-            return low + (peak - low) * self.step / warm
-        progress = (self.step - warm) / max(1, self.total_steps - warm)
-        return low + 0.5 * (peak - low) * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return self.config.learning_rate * self.schedule(self.step)
 
     def train_step(self, batch: list[int]) -> tuple[float, int]:
         from ..llm.loss import response_loss

@@ -26,8 +26,8 @@ from semid.evaluation.split import sample_cases
 
 from ..collapse import distinct_items
 from ..runs import discard_on_failure, open_or_create_run, open_run
-from ..training import (Budget, Distributed, LoopSettings, check_device, init_distributed, load_torch_state, summarize,
-                        torch_state_writer, train_loop)
+from ..training import (Budget, Distributed, LoopSettings, Schedule, check_device, init_distributed, load_torch_state,
+                        summarize, torch_state_writer, train_loop)
 from ..training.torch_state import TRAINING_FILE
 from .model import ParallelConfig, ParallelModel
 
@@ -163,6 +163,7 @@ class ParallelTrainable:
         steps_per_epoch = total_steps / config.max_epochs
         self.warmup_steps = (round(config.warmup_epochs * steps_per_epoch) if config.warmup_epochs > 0
                              else config.warmup_steps)
+        self.schedule = Schedule("cosine", total_steps=max(total_steps, 1), warmup_steps=self.warmup_steps)
         self.dist = dist or Distributed()
         self.device = next(model.parameters()).device
         self.loss_module: torch.nn.Module = _LossModule(model)
@@ -181,11 +182,7 @@ class ParallelTrainable:
         return batches
 
     def _lr(self) -> float:
-        warm = self.warmup_steps
-        if self.step < warm:
-            return self.config.lr * (self.step + 1) / warm
-        progress = (self.step - warm) / max(1, self.total_steps - warm)
-        return self.config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return self.config.lr * self.schedule(self.step)
 
     def train_step(self, batch: torch.Tensor) -> tuple[float, int]:
         for group in self.optimizer.param_groups:

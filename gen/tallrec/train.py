@@ -38,7 +38,7 @@ from semid.settings import Settings, setting
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
 from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, tuned_item_texts
-from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
+from ..training import Budget, Distributed, LoopSettings, Schedule, summarize, train_loop
 from .data import build_samples, render_prompt, split_samples
 
 __all__ = ["TallRecConfig", "TallRecTrainable", "train_tallrec", "yes_no_token_ids", "yes_probability"]
@@ -140,6 +140,7 @@ class TallRecTrainable(TrainableStateMixin):
         self.model, self.tokenizer, self.optimizer = model, tokenizer, optimizer
         self.encoded, self.valid_prompts, self.valid_labels = encoded, valid_prompts, valid_labels
         self.yes, self.no, self.config, self.total_steps = yes, no, config, total_steps
+        self.schedule = Schedule("linear", total_steps=max(total_steps, 1), warmup_steps=config.warmup_steps)
         self.step = 0
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
@@ -149,10 +150,7 @@ class TallRecTrainable(TrainableStateMixin):
         return [order[i : i + size] for i in range(0, len(order), size)]
 
     def _lr(self) -> float:
-        warm = self.config.warmup_steps
-        if warm and self.step < warm:
-            return self.config.learning_rate * (self.step + 1) / warm
-        return self.config.learning_rate * max(0.0, (self.total_steps - self.step) / max(1, self.total_steps - warm))
+        return self.config.learning_rate * self.schedule(self.step)
 
     def train_step(self, batch: list[int]) -> tuple[float, int]:
         import torch

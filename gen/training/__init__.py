@@ -9,6 +9,7 @@ multi-process agreement from :func:`train_loop`.
 from .devices import check_device
 from .distributed import Distributed, init_distributed
 from .loop import Trainable, summarize, train_loop
+from .schedules import Schedule
 from .stopping import STOP_REASONS, Budget, LoopSettings, LoopState
 from .torch_state import load_torch_state, torch_state_writer
 
@@ -18,6 +19,7 @@ __all__ = [
     "Distributed",
     "LoopSettings",
     "LoopState",
+    "Schedule",
     "Trainable",
     "check_device",
     "init_distributed",
