@@ -216,3 +216,31 @@ def test_losses_from_inputs_embeds_equal_those_from_token_ids(tiny_model_dir, lc
                           labelled_logprob_sums(model, ids, mask, labels), atol=1e-4)
     with pytest.raises(ValueError, match="exactly one"):
         response_loss(model, ids, mask, labels, inputs_embeds=embeds)
+
+
+def test_shared_prompt_logprob_sums_equal_one_row_per_answer_with_gradients(tiny_model_dir, lcrec_index):
+    """S-DPO scores K + 1 answers of one prompt: one prompt pass with a repeated cache must give the
+    same sums, and the same gradients, as one full row per answer."""
+    from semid.gen.lcrec.train import build_model
+    from semid.gen.llm.loss import labelled_logprob_sums, shared_prompt_logprob_sums
+
+    model, _, _ = build_model(tiny_config(tiny_model_dir, lora_dropout=0.0), lcrec_index)
+    model.eval()
+    prompt = torch.randint(0, 400, (7,)).tolist()
+    answers = [[5, 9, 11], [7], [3, 4]]
+    rows = torch.zeros((3, 10), dtype=torch.long)
+    mask = torch.zeros_like(rows)
+    labels = torch.full_like(rows, -100)
+    for r, answer in enumerate(answers):
+        rows[r, : 7 + len(answer)] = torch.tensor(prompt + answer)
+        mask[r, : 7 + len(answer)] = 1
+        labels[r, 7 : 7 + len(answer)] = torch.tensor(answer)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    expected = labelled_logprob_sums(model, rows, mask, labels)
+    expected_grads = torch.autograd.grad(expected.sum(), trainable, allow_unused=True)
+    got = shared_prompt_logprob_sums(model, prompt, answers)
+    grads = torch.autograd.grad(got.sum(), trainable, allow_unused=True)
+    assert torch.allclose(got, expected, atol=1e-4)
+    for g, e in zip(grads, expected_grads):
+        if e is not None:
+            assert g is not None and torch.allclose(g, e, atol=1e-4)

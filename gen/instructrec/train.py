@@ -39,6 +39,7 @@ from ..llm.candidates import sample_candidates
 from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, tuned_item_texts
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
+from ..llm.pairs import encode_pair, pad_pairs
 from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
 
 __all__ = ["FORMS", "InstructRecConfig", "build_instruction", "train_instructrec"]
@@ -178,27 +179,11 @@ class InstructRecTrainable(TrainableStateMixin):
         return [order[i : i + size] for i in range(0, len(order), size)]
 
     def train_step(self, batch: list[int]) -> tuple[float, int]:
-        import torch
-
         from ..llm.loss import response_loss
 
-        pad = self.tokenizer.pad_token_id
-        rows = []
-        for i in batch:
-            prompt, answer = self.examples[i]
-            head = self.tokenizer(prompt)["input_ids"]
-            tail = self.tokenizer(prompt + answer)["input_ids"][len(head):] + [self.tokenizer.eos_token_id]
-            rows.append((head, tail))
-        width = max(len(h) + len(t) for h, t in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        labels = torch.full((len(rows), width), -100, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, (head, tail) in enumerate(rows):
-            ids[r, : len(head) + len(tail)] = torch.tensor(head + tail)
-            mask[r, : len(head) + len(tail)] = 1
-            labels[r, len(head) : len(head) + len(tail)] = torch.tensor(tail)
+        pairs = [encode_pair(self.tokenizer, *self.examples[i]) for i in batch]
         self.model.train()
-        loss = response_loss(self.model, ids, mask, labels)
+        loss = response_loss(self.model, *pad_pairs(pairs, self.tokenizer.pad_token_id))
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

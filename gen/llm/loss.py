@@ -10,7 +10,7 @@ The result equals the model's own mean cross-entropy over labelled tokens.
 
 from __future__ import annotations
 
-__all__ = ["labelled_logprob_sums", "loss_module", "response_loss"]
+__all__ = ["labelled_logprob_sums", "loss_module", "response_loss", "shared_prompt_logprob_sums"]
 
 IGNORE_INDEX = -100
 
@@ -83,6 +83,62 @@ def labelled_logprob_sums(model, input_ids, attention_mask, labels, *, inputs_em
     picked = torch.log_softmax(logits, dim=-1).gather(1, target[keep].unsqueeze(1)).squeeze(1)  # (N,)
     rows = keep.nonzero()[:, 0]
     return torch.zeros(labels.shape[0], dtype=picked.dtype, device=labels.device).index_add(0, rows, picked)
+
+
+def shared_prompt_logprob_sums(model, prompt_ids, answers):
+    """Summed log-probability of each answer after one shared prompt: ``float (len(answers),)``, with gradients.
+
+    ``prompt_ids`` (``list[int]``) runs through the model once; its keys and values are
+    repeated for the answers (``list[list[int]]``, each non-empty), which run as one
+    right-padded batch after it. Equals :func:`labelled_logprob_sums` over the rows
+    ``prompt + answer`` with the answers labelled, at about ``1 / len(answers)`` of the
+    prompt's cost: preference losses score K + 1 answers of one long prompt (S-DPO), where
+    the prompt is nearly all the tokens. Gradients reach the prompt's pass through the cache.
+    """
+    import inspect
+
+    import torch
+
+    if not answers or any(len(a) == 0 for a in answers):
+        raise ValueError("every answer needs at least one token")
+    body, head = _body_and_head(model)
+    if body is None or head is None:  # no separable body: one row per answer
+        rows = [list(prompt_ids) + list(a) for a in answers]
+        width = max(len(r) for r in rows)
+        ids = torch.zeros((len(rows), width), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        labels = torch.full_like(ids, IGNORE_INDEX)
+        for r, row in enumerate(rows):
+            ids[r, : len(row)] = torch.tensor(row)
+            mask[r, : len(row)] = 1
+            labels[r, len(prompt_ids) : len(row)] = ids[r, len(prompt_ids) : len(row)]
+        return labelled_logprob_sums(model, ids, mask, labels)
+    device = next(model.parameters()).device
+    first = body(input_ids=torch.tensor([list(prompt_ids)], device=device), use_cache=True)
+    cache = first.past_key_values
+    cache.batch_repeat_interleave(len(answers))
+    width = max(len(a) for a in answers)
+    ids = torch.zeros((len(answers), width), dtype=torch.long)
+    mask = torch.zeros((len(answers), len(prompt_ids) + width), dtype=torch.long)
+    mask[:, : len(prompt_ids)] = 1
+    for r, answer in enumerate(answers):  # right padding after the shared prompt
+        ids[r, : len(answer)] = torch.tensor(answer, dtype=torch.long)
+        mask[r, len(prompt_ids) : len(prompt_ids) + len(answer)] = 1
+    # transformers >= 5.2x names the argument `cache` (and warns on `past_key_values`)
+    key = "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
+    hidden = body(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False,
+                  **{key: cache}).last_hidden_state  # (n, width, H)
+    # The prompt's last state predicts every answer's first token; answer position j predicts j + 1.
+    first_logp = torch.log_softmax(head(first.last_hidden_state[:, -1]).float(), dim=-1)[0]  # (V,)
+    rows = [r for r, a in enumerate(answers) for _ in range(len(a) - 1)]
+    cols = [j for a in answers for j in range(len(a) - 1)]
+    targets = torch.tensor([t for a in answers for t in a[1:]], dtype=torch.long, device=device)
+    total = first_logp[torch.tensor([a[0] for a in answers], device=device)]
+    if rows:
+        rest = torch.log_softmax(head(hidden[rows, cols]).float(), dim=-1)  # (N, V)
+        picked = rest.gather(1, targets.unsqueeze(1)).squeeze(1)
+        total = total.index_add(0, torch.tensor(rows, device=device), picked)
+    return total
 
 
 def loss_module(model):

@@ -43,7 +43,8 @@ from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, t
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
 from ..training import Budget, Distributed, LoopSettings, summarize, train_loop
-from ..llm.loss import labelled_logprob_sums
+from ..llm.loss import shared_prompt_logprob_sums
+from ..llm.pairs import encode_pair, pad_pairs
 from .loss import reward_accuracy, sdpo_loss
 
 __all__ = ["SDPOConfig", "build_prompt", "train_sdpo"]
@@ -137,26 +138,13 @@ def _evaluate(model, tokenizer, prompts: list[_Prompt], titles, config: SDPOConf
     return {k: round(v, 6) for k, v in metrics.items()}
 
 
-def _summed_logprobs(model, tokenizer, prompts: list[str], answers: list[str]):
-    """``float (n,)`` summed log-probabilities of each answer (+ EOS) after its prompt, with gradients."""
-    import torch
+def _answer_logprobs(model, tokenizer, prompt: str, answers: list[str]):
+    """``float (len(answers),)`` summed log-probabilities of each answer (+ EOS) after ``prompt``, with gradients.
 
-    pad = tokenizer.pad_token_id
-    rows, spans = [], []
-    for prompt, answer in zip(prompts, answers):
-        head = tokenizer(prompt)["input_ids"]
-        tail = tokenizer(prompt + answer)["input_ids"][len(head):] + [tokenizer.eos_token_id]
-        rows.append(head + tail)
-        spans.append((len(head), len(head) + len(tail)))
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    labels = torch.full((len(rows), width), -100, dtype=torch.long)
-    for r, (row, (start, end)) in enumerate(zip(rows, spans)):
-        ids[r, : len(row)] = torch.tensor(row)
-        mask[r, : len(row)] = 1
-        labels[r, start:end] = ids[r, start:end]
-    return labelled_logprob_sums(model, ids, mask, labels)
+    The prompt (nearly all the tokens) runs once for all K + 1 answers.
+    """
+    pairs = [encode_pair(tokenizer, prompt, answer) for answer in answers]
+    return shared_prompt_logprob_sums(model, pairs[0][0], [tail for _, tail in pairs])
 
 
 class _Stage(TrainableStateMixin):
@@ -183,31 +171,19 @@ class _Stage(TrainableStateMixin):
         chosen = [self.prompts[i] for i in indices]
         self.model.train()
         if self.stage == "sft":
-            pad = self.tokenizer.pad_token_id
-            rows = []
-            for p in chosen:
-                head = self.tokenizer(p.text)["input_ids"]
-                tail = self.tokenizer(p.text + p.target)["input_ids"][len(head):] + [self.tokenizer.eos_token_id]
-                rows.append((head, tail))
-            width = max(len(h) + len(t) for h, t in rows)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            labels = torch.full((len(rows), width), -100, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, (head, tail) in enumerate(rows):
-                ids[r, : len(head) + len(tail)] = torch.tensor(head + tail)
-                mask[r, : len(head) + len(tail)] = 1
-                labels[r, len(head) : len(head) + len(tail)] = torch.tensor(tail)
-            loss = response_loss(self.model, ids, mask, labels)
+            pairs = [encode_pair(self.tokenizer, p.text, p.target) for p in chosen]
+            loss = response_loss(self.model, *pad_pairs(pairs, self.tokenizer.pad_token_id))
         else:
             k = self.config.negatives
             rejected = []
             for i, p in zip(indices, chosen):  # seeded by (seed, epoch, prompt): a resumed run draws the same
                 rejected.append(random.Random(hash((self.config.seed, epoch, i)) & 0xFFFFFFFF).sample(p.others, k))
-            texts = [p.text for p in chosen for _ in range(k + 1)]
-            answers = [a for p, r in zip(chosen, rejected) for a in [p.target, *r]]
-            policy = _summed_logprobs(self.model, self.tokenizer, texts, answers).view(len(chosen), k + 1)
+            answers = [[p.target, *r] for p, r in zip(chosen, rejected)]
+            policy = torch.stack([_answer_logprobs(self.model, self.tokenizer, p.text, a)
+                                  for p, a in zip(chosen, answers)])  # (B, K + 1)
             with torch.no_grad(), self.model.disable_adapter():
-                reference = _summed_logprobs(self.model, self.tokenizer, texts, answers).view(len(chosen), k + 1)
+                reference = torch.stack([_answer_logprobs(self.model, self.tokenizer, p.text, a)
+                                         for p, a in zip(chosen, answers)])
             loss = sdpo_loss(policy[:, 0], policy[:, 1:], reference[:, 0], reference[:, 1:], beta=self.config.beta)
             self.accuracy.append(reward_accuracy(policy[:, 0].detach(), policy[:, 1:].detach(), reference[:, 0],
                                                  reference[:, 1:]))

@@ -37,6 +37,7 @@ from semid.settings import Settings, setting
 
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
+from ..llm.pairs import encode_pair
 from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, tuned_item_texts
 from ..training import Budget, Distributed, LoopSettings, Schedule, summarize, train_loop
 from .data import build_samples, render_prompt, split_samples
@@ -231,10 +232,9 @@ def train_tallrec(dataset, out, config: TallRecConfig, *, budget_minutes: float 
                                target_modules=[m.strip() for m in config.target_modules.split(",") if m.strip()])
         encoded = []
         for s in shots:
-            prompt_ids = tokenizer(prompts[id(s)])["input_ids"]
-            answer = tokenizer(prompts[id(s)] + ("Yes." if s.label else "No."))["input_ids"][len(prompt_ids):]
-            row = (prompt_ids + answer + [tokenizer.eos_token_id])[-config.max_length:]
-            encoded.append((row, max(0, len(row) - len(answer) - 1)))
+            prompt_ids, answer = encode_pair(tokenizer, prompts[id(s)], "Yes." if s.label else "No.")
+            row = (prompt_ids + answer)[-config.max_length:]
+            encoded.append((row, max(0, len(row) - len(answer))))
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
         steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
