@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--llm-users", type=int, default=20, help="simulated users for the LLM planners")
     parser.add_argument("--planners", default=",".join(PLANNERS), help=f"comma-separated, from {', '.join(PLANNERS)}")
     parser.add_argument("--llm-simulator", action="store_true", help="also run the LLM shopper with the rule planner")
+    parser.add_argument("--ranker", default=None, metavar="RUN",
+                        help="a semid run (SASRec, TIGER, ...) or 'popularity': adds the rule planner ranking by it "
+                             "over the shopper's history (preference schema, history shared with the agent)")
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--section", default=None)
@@ -63,29 +66,38 @@ def main() -> None:
 
         backend = LocalCausalLM.load(None)
 
-    runs = [(name, "template") for name in planners]
+    runs = [(name, "template", "popularity") for name in planners]
     if args.llm_simulator:
-        runs.append(("rule", "llm"))
+        runs.append(("rule", "llm", "popularity"))
+    recommender = None
+    if args.ranker:
+        from semid.cli.eval_cmds import load_recommender
+
+        recommender = load_recommender(Path(args.ranker), dataset=dataset)
+        runs.insert(1, ("rule", "template", "preference"))
     rows = []
-    for name, simulator in runs:
+    for name, simulator, ranking in runs:
         n_users = args.users if name == "rule" and simulator == "template" else args.llm_users
         cases = sample_cases(test, n_users, args.seed)
-        planner = {"rule": lambda: RulePlanner(), "constrained": lambda: ConstrainedPlanner(backend),
+        planner = {"rule": lambda: RulePlanner(ranking), "constrained": lambda: ConstrainedPlanner(backend),
                    "llm": lambda: LLMPlanner(backend)}[name]()
         agents = []
+        by_preference = ranking == "preference"
 
         def make_agent():
-            agents.append(Agent(dataset, db, planner))
+            agents.append(Agent(dataset, db, planner, recommender=recommender if by_preference else None))
             return agents[-1]
 
         t0 = time.perf_counter()
         result = simulate(make_agent, dataset, cases, turns=args.turns,
-                          simulator=backend if simulator == "llm" else None)
+                          simulator=backend if simulator == "llm" else None, share_history=by_preference)
         seconds = time.perf_counter() - t0
         turns = sum(len(a.dialogue) for a in agents)
         failures = sum(a.plan_failures for a in agents)
         leaks = result.get("title_leaks", "-")
-        rows.append(f"| {name} | {simulator} | {result['users']} | {result[f'hit@{args.turns}']:.3f} | "
+        ranked_by = f"{Path(args.ranker).name} over the history" if by_preference else "popularity"
+        rows.append(f"| {name} | {ranked_by} | {simulator} | {result['users']} | {result['hit@1']:.3f} | "
+                    f"{result[f'hit@{args.turns}']:.3f} | "
                     f"{result['average_turns']:.2f} | {turns} | {seconds / max(turns, 1):.2f} | {failures} | {leaks} |")
         logging.info("%s", rows[-1])
     body = "\n".join([
@@ -94,9 +106,9 @@ def main() -> None:
         f"- items database built in {db_seconds:.1f} s; LLM: "
         f"{'SmolLM2-135M-Instruct (local)' if backend is not None else 'none (rule planner only)'}",
         f"- peak memory {peak_rss_mb():.0f} MiB", "",
-        f"| planner | simulator | users | Hit@{args.turns} | average turns | turns run | s / turn | "
-        "plan fallbacks | title leaks |",
-        "|---|---|---|---|---|---|---|---|---|", *rows, ""])
+        f"| planner | ranking (no seed) | simulator | users | Hit@1 | Hit@{args.turns} | average turns | turns run | "
+        "s / turn | plan fallbacks | title leaks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""])
     replace_section(RESULTS, args.section or f"interec_{dataset.name}", body)
     print(body)
 

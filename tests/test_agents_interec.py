@@ -85,10 +85,43 @@ def test_the_user_profile_memory_masks_unwanted_items(data, db):
 def test_template_simulator_reports_hit_and_average_turns(data, db):
     cases = leave_one_out(data).test[:15]
     result = simulate(lambda: Agent(data, db, RulePlanner()), data, cases, turns=3)
-    assert set(result) == {"hit@3", "average_turns", "users", "simulator", "records"} and result["users"] == 15
+    assert set(result) == {"hit@3", "hit@1", "average_turns", "users", "simulator", "records"}
+    assert result["users"] == 15 and 0.0 <= result["hit@1"] <= result["hit@3"]
     assert 1.0 <= result["average_turns"] <= 4.0
     again = simulate(lambda: Agent(data, db, RulePlanner()), data, cases, turns=3)
     assert again["hit@3"] == result["hit@3"]  # deterministic
+
+
+class _Oracle:
+    """A recommender that knows each history's target: ranks it first, then the catalogue in order."""
+
+    def __init__(self, cases, items):
+        self.target = {tuple(c.history): c.target for c in cases}
+        self.items = list(items)
+
+    def recommend(self, histories, k, exclude=None):
+        self.seen = [list(h) for h in histories]
+        out = []
+        for history in histories:
+            target = next((t for h, t in self.target.items() if list(h) == list(history)), None)
+            out.append(([target] if target else []) + [i for i in self.items if i != target][: k - 1])
+        return out
+
+
+def test_preference_ranking_over_the_shared_history_uses_the_recommender(data, db):
+    cases = [c for c in leave_one_out(data).test if c.history][:12]
+    oracle = _Oracle(cases, data.items.item_ids)
+    by_recommender = simulate(lambda: Agent(data, db, RulePlanner("preference"), recommender=oracle), data, cases,
+                              turns=3, share_history=True)
+    # The first clue filters the catalogue to the target's category, the oracle puts it first.
+    assert by_recommender["hit@1"] == 1.0
+    assert oracle.seen and all(h for h in oracle.seen)  # it was given the shopper's history
+    no_history = simulate(lambda: Agent(data, db, RulePlanner("preference"), recommender=oracle), data, cases,
+                          turns=3)
+    popularity = simulate(lambda: Agent(data, db, RulePlanner()), data, cases, turns=3)
+    assert no_history["hit@1"] == popularity["hit@1"] < 1.0  # without likes, preference falls back to popularity
+    with pytest.raises(ParameterError, match="ranking must be one of popularity, preference"):
+        RulePlanner("random")
 
 
 def test_simulate_from_the_command_line(db):

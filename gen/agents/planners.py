@@ -28,8 +28,17 @@ class RulePlanner:
     ("looking for some night creams": every word of four letters or more must appear in the
     title or the categories) and words the title should hold ("it should be a ... product"),
     and files them as one hard filter; a quoted seed title ("similar to 'X'") adds a soft
-    filter; then ranks by popularity (or similarity, with seeds) and shows five items.
+    filter; then ranks by similarity when there are seeds, otherwise by ``ranking``
+    (``popularity``, or ``preference``: the agent's recommender over what the user is known
+    to like, popularity when it has neither), and shows five items.
     """
+
+    RANKINGS = ("popularity", "preference")
+
+    def __init__(self, ranking: str = "popularity"):
+        if ranking not in self.RANKINGS:
+            raise ParameterError(f"rule planner: ranking must be one of {', '.join(self.RANKINGS)}, got {ranking!r}")
+        self.ranking = ranking
 
     _PRICE = re.compile(r"(?:under|below|less than|cheaper than)\s*\$?\s*(\d+(?:\.\d+)?)", re.I)
     _BRAND = re.compile(r"brand\s+([A-Za-z0-9&' -]{2,30})", re.I)
@@ -68,7 +77,7 @@ class RulePlanner:
         seeds = re.findall(r"(?:like|similar to)\s+['\"]([^'\"]+)['\"]", message, re.I)
         if seeds:
             plan.append({"tool_name": "soft_filter", "input": ";; ".join(seeds)})
-        plan.append({"tool_name": "rank", "input": {"schema": "similarity" if seeds else "popularity"}})
+        plan.append({"tool_name": "rank", "input": {"schema": "similarity" if seeds else self.ranking}})
         plan.append({"tool_name": "map", "input": "5"})
         return plan
 

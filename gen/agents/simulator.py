@@ -39,7 +39,7 @@ def _clues(record) -> list[str]:
 
 
 def simulate(agent_factory, dataset, cases: Sequence, *, turns: int = 5, simulator=None,
-             max_new_tokens: int = 40) -> dict[str, Any]:
+             max_new_tokens: int = 40, share_history: bool = False) -> dict[str, Any]:
     """Hit@T and average turns with a simulated user who wants a hidden target item.
 
     ``simulator=None``: the template simulator; turn 1 names the target's category, then its
@@ -47,12 +47,17 @@ def simulate(agent_factory, dataset, cases: Sequence, *, turns: int = 5, simulat
     ``simulator`` (the paper's LLM simulator): the model plays the shopper from the target's
     facts and the dialogue so far; a message that names the target's full title is replaced by
     the template clue of that turn and counted in ``title_leaks``. A hit is the target among the
-    agent's recommended items; misses count ``T + 1`` turns, as the paper.
+    agent's recommended items; misses count ``T + 1`` turns, as the paper. ``hit@1`` is the share
+    found at the first turn. ``share_history``: the agent starts knowing the shopper's past
+    items (``case.history``) as likes, so a ``preference`` ranking can use them, as InteRecAgent
+    ranks with a sequential recommender over the user's history.
     """
     records = {r["item_id"]: r for r in dataset.items.records}
     hits, used, rows, leaks = 0, [], [], 0
     for case in cases:
         agent = agent_factory()
+        if share_history:
+            agent.profile.like.extend(i for i in case.history if i not in agent.profile.like)
         record = records[case.target]
         clues = _clues(record)
         title = str(record.get("title") or "").strip().lower()
@@ -77,7 +82,7 @@ def simulate(agent_factory, dataset, cases: Sequence, *, turns: int = 5, simulat
         used.append(found_at if found_at is not None else turns + 1)
         rows.append({"user_id": case.user_id, "target": case.target, "found_at": found_at})
     n = max(len(cases), 1)
-    out = {f"hit@{turns}": hits / n, "average_turns": float(np.mean(used)) if used else float("nan"),
+    out = {f"hit@{turns}": hits / n, "hit@1": sum(r["found_at"] == 1 for r in rows) / n, "average_turns": float(np.mean(used)) if used else float("nan"),
            "users": len(cases), "simulator": "template" if simulator is None else "llm", "records": rows}
     if simulator is not None:
         out["title_leaks"] = leaks
