@@ -49,6 +49,11 @@ def portable_command(argv: list[str] | None = None) -> str:
     return " ".join(w if "$WORK" in w and " " not in w else shlex.quote(w) for w in words)
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def hardware() -> str:
     cpu = platform.processor() or platform.machine()
     try:

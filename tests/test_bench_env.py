@@ -24,3 +24,10 @@ def test_paths_become_clone_relative_shared_or_work():
 def test_relative_arguments_are_kept_and_quoted():
     assert portable_command(["x.py", "--title", "night cream", "data/beauty"]) == (
         ".venv/bin/python x.py --title 'night cream' data/beauty")
+
+
+def test_every_exported_helper_exists():
+    import _env
+
+    assert all(callable(getattr(_env, name)) for name in _env.__all__)
+    assert _env.peak_rss_mb() > 0 and "- command: `.venv/bin/python" in _env.stamp()
