@@ -103,16 +103,9 @@ def shared_prompt_logprob_sums(model, prompt_ids, answers):
         raise ValueError("every answer needs at least one token")
     body, head = _body_and_head(model)
     if body is None or head is None:  # no separable body: one row per answer
-        rows = [list(prompt_ids) + list(a) for a in answers]
-        width = max(len(r) for r in rows)
-        ids = torch.zeros((len(rows), width), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        labels = torch.full_like(ids, IGNORE_INDEX)
-        for r, row in enumerate(rows):
-            ids[r, : len(row)] = torch.tensor(row)
-            mask[r, : len(row)] = 1
-            labels[r, len(prompt_ids) : len(row)] = ids[r, len(prompt_ids) : len(row)]
-        return labelled_logprob_sums(model, ids, mask, labels)
+        from .pairs import pad_pairs
+
+        return labelled_logprob_sums(model, *pad_pairs([(prompt_ids, a) for a in answers], pad_id=0))
     device = next(model.parameters()).device
     first = body(input_ids=torch.tensor([list(prompt_ids)], device=device), use_cache=True)
     cache = first.past_key_values
