@@ -57,7 +57,8 @@ def tallrec(args) -> None:
 
     dataset = semid.load_dataset(args.ml100k)
     config = TallRecConfig(samples=args.samples, max_epochs=args.max_epochs, eval_every=args.eval_every,
-                           patience=args.patience, valid_samples=args.valid_samples, seed=args.seed)
+                           patience=args.patience, valid_samples=args.valid_samples,
+                           test_samples=args.test_samples, seed=args.seed)
     started = time.perf_counter()
     summary = train_tallrec(dataset, args.run, config, budget_minutes=args.budget_minutes, resume=Path(args.run).exists(),
                             progress=False)
@@ -237,6 +238,7 @@ def main() -> None:
     t.add_argument("--eval-every", type=int, default=2)
     t.add_argument("--patience", type=int, default=3)
     t.add_argument("--valid-samples", type=int, default=200)
+    t.add_argument("--test-samples", type=int, default=0, help="seeded test subset (0: the whole test split)")
     t.add_argument("--budget-minutes", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("llmrank")

@@ -53,6 +53,41 @@ def test_loss_is_the_mean_code_cross_entropy_over_positions_by_hand(index):
     torch.testing.assert_close(loss, torch.stack(terms).mean())
 
 
+def test_batched_level_logits_equal_each_levels_cosine_by_hand(index):
+    """All levels come from one padded product; each must equal its own table's cosine / temperature."""
+    torch.manual_seed(2)
+    model = ParallelModel(ParallelConfig(**TINY), index).eval()
+    assert len(set(model.level_sizes)) > 1  # the disambiguation level is shorter: the padding is exercised
+    with torch.no_grad():
+        torch.nn.init.normal_(model.head_weight, std=0.3)  # leave the identity start, so the head matters
+        hidden = torch.randn(3, 16)
+        logps = model._level_logps(hidden)
+        mixed = torch.einsum("nd,lkd->nlk", hidden, model.head_weight) + model.head_bias
+        queries = hidden[:, None, :] + torch.nn.functional.silu(mixed)
+        offsets = index.vocab.level_offsets()
+        for level, size in enumerate(model.level_sizes):
+            table = model.embedding.weight[offsets[level] : offsets[level] + size]
+            cosine = torch.nn.functional.cosine_similarity(queries[:, level, None, :], table[None], dim=-1)
+            torch.testing.assert_close(logps[level], torch.log_softmax(cosine / TINY["temperature"], -1))
+
+
+def test_length_sorted_chunks_give_the_whole_batchs_states_loss_and_gradients(index):
+    torch.manual_seed(3)
+    model = ParallelModel(ParallelConfig(**TINY), index).eval()
+    items = torch.tensor([[0, 0, 0, 0, 5, 9], [3, 4, 5, 6, 7, 8], [0, 0, 0, 0, 0, 2], [0, 0, 7, 1, 2, 3],
+                          [0, 0, 0, 11, 12, 13]])
+    results = []
+    for chunk in (len(items), 2):
+        model.chunk_rows = chunk
+        model.zero_grad()
+        loss = model.loss(items)
+        loss.backward()
+        real = (items[:, 1:] > 0).unsqueeze(-1)  # padding states are never read
+        results.append(((model._hidden(items[:, 1:]) * real).detach(), loss.detach(), model.embedding.weight.grad.clone()))
+    for whole, chunked in zip(*results):
+        torch.testing.assert_close(chunked, whole)
+
+
 def test_exact_scoring_equals_brute_force(index):
     torch.manual_seed(1)
     model = ParallelModel(ParallelConfig(**TINY), index).eval()

@@ -52,6 +52,20 @@ def test_samples_follow_the_preprocessing_rule(data):
         build_samples(unrated)
 
 
+def test_evaluation_subsets_depend_on_the_seed_only(data):
+    from semid.gen.tallrec import TallRecConfig, evaluation_subsets
+
+    _, valid, test = split_samples(build_samples(data, history=3, keep_last=None))
+    subsets = {n: evaluation_subsets(valid, test, TallRecConfig(samples=n, valid_samples=5, test_samples=7))
+               for n in (16, 64, 256)}
+    assert len({(tuple(map(id, v)), tuple(map(id, t))) for v, t in subsets.values()}) == 1
+    v, t = subsets[16]
+    assert len(v) == 5 and len(t) == 7 and set(map(id, t)) <= set(map(id, test))
+    other = evaluation_subsets(valid, test, TallRecConfig(seed=1, valid_samples=5, test_samples=7))[1]
+    assert list(map(id, other)) != list(map(id, t))
+    assert evaluation_subsets(valid, test, TallRecConfig(valid_samples=5))[1] == test  # 0: the whole split
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, data):
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "m", dataset_texts(data))

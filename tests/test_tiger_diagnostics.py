@@ -41,7 +41,7 @@ def test_distinct_items_and_floor():
 
 
 def test_learning_rate_schedules():
-    warm = lr_factor(TigerConfig(warmup_steps=10))
+    warm = lr_factor(TigerConfig(warmup_steps=10, schedule="constant"))
     assert [warm(s) for s in (0, 4, 9, 10_000)] == pytest.approx([0.1, 0.5, 1.0, 1.0])
     decay = lr_factor(TigerConfig(warmup_steps=0, schedule="inverse_sqrt", decay_after=100))
     assert decay(99) == 1.0 and decay(399) == pytest.approx(0.5)

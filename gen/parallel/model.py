@@ -94,6 +94,15 @@ class ParallelModel(nn.Module):
         self.level_sizes = sizes
         self.register_buffer("level_offsets", torch.as_tensor(index.vocab.level_offsets(), dtype=torch.long),
                              persistent=False)
+        # Every level's code tokens as one (L, K_max) table, so all levels' logits come from one
+        # batched product instead of L small ones; a shorter level (the disambiguation code) is
+        # padded with token 0 and masked to -inf.
+        widest = max(sizes)
+        columns = torch.arange(widest)
+        self.register_buffer("level_tokens", self.level_offsets[:, None] + columns[None, :], persistent=False)
+        self.register_buffer("level_padding", columns[None, :] >= torch.as_tensor(sizes)[:, None], persistent=False)
+        self.level_tokens.masked_fill_(self.level_padding, 0)
+        self._padded = bool(self.level_padding.any())
         self.embedding = nn.Embedding(index.vocab.n_tokens, config.d_model)
         nn.init.normal_(self.embedding.weight, std=0.02)
         gpt = GPT2Config(n_layer=config.n_layers, n_embd=config.d_model, n_head=config.n_heads,
@@ -125,7 +134,22 @@ class ParallelModel(nn.Module):
         pooled = codes.sum(-2) if self.config.pooling == "sum" else codes.mean(-2)
         return pooled[inverse]
 
+    #: Rows per transformer call: a batch is sorted by history length and run in chunks of this many
+    #: rows, each trimmed to its own longest history. Beauty's histories are mostly 3-10 items in
+    #: 50-item windows, so one call over the whole batch would spend most of its time on padding.
+    chunk_rows = 32
+
     def _hidden(self, items: torch.Tensor) -> torch.Tensor:
+        """States ``float (B, T, d)`` of every position (0 at padding); rows are run in length-sorted chunks."""
+        if len(items) <= self.chunk_rows:
+            return self._hidden_trimmed(items)
+        order = torch.argsort((items > 0).sum(1), descending=True, stable=True)
+        states = torch.cat([self._hidden_trimmed(items[rows]) for rows in order.split(self.chunk_rows)])
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(len(order), device=order.device)
+        return states[inverse]
+
+    def _hidden_trimmed(self, items: torch.Tensor) -> torch.Tensor:
         """States ``float (B, T, d)``; columns that are padding in every row are skipped (their states are 0).
 
         Windows are left padded, so the skipped columns come first; positions keep their place in
@@ -141,19 +165,21 @@ class ParallelModel(nn.Module):
             return states
         return torch.cat([states.new_zeros(len(items), first, states.shape[-1]), states], dim=1)
 
-    def _level_logps(self, hidden: torch.Tensor) -> list[torch.Tensor]:
-        """Per level, ``float (..., K_l)`` log-probabilities from states ``float (..., d)``."""
+    def _level_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``float (..., L, K_max)``: every level's cosine logits over its codes / temperature; padding is -inf."""
         if self.config.head == "linear":
             queries = self.head(hidden).view(*hidden.shape[:-1], len(self.level_sizes), -1)  # (..., L, d)
         else:
             mixed = torch.einsum("...d,lkd->...lk", hidden, self.head_weight) + self.head_bias
             queries = hidden.unsqueeze(-2) + F.silu(mixed)  # (..., L, d)
-        out = []
-        for level, size in enumerate(self.level_sizes):
-            table = self.embedding.weight[self.level_offsets[level] : self.level_offsets[level] + size]
-            logits = F.normalize(queries[..., level, :], dim=-1) @ F.normalize(table, dim=-1).T
-            out.append(torch.log_softmax(logits / self.config.temperature, dim=-1))
-        return out
+        tables = F.normalize(self.embedding.weight[self.level_tokens], dim=-1)  # (L, K_max, d)
+        logits = torch.einsum("...ld,lkd->...lk", F.normalize(queries, dim=-1), tables) / self.config.temperature
+        return logits.masked_fill(self.level_padding, float("-inf")) if self._padded else logits
+
+    def _level_logps(self, hidden: torch.Tensor) -> list[torch.Tensor]:
+        """Per level, ``float (..., K_l)`` log-probabilities from states ``float (..., d)``."""
+        logps = torch.log_softmax(self._level_logits(hidden), dim=-1)
+        return [logps[..., level, :size] for level, size in enumerate(self.level_sizes)]
 
     def forward(self, items: torch.Tensor) -> list[torch.Tensor]:
         """Per level, ``float (B, T, K_l)`` log-probabilities of the next item's code at every position."""
@@ -167,12 +193,10 @@ class ParallelModel(nn.Module):
         """
         inputs, targets = items[:, :-1], items[:, 1:]
         valid = (inputs > 0) & (targets > 0)
-        logps = self._level_logps(self._hidden(inputs)[valid])  # per level (N, K_l)
+        logits = self._level_logits(self._hidden(inputs)[valid])  # (N, L, K_max)
         codes = self.item_tokens[targets[valid]] - self.level_offsets  # (N, L)
-        total = 0.0
-        for level, logp in enumerate(logps):
-            total = total - logp.gather(1, codes[:, level : level + 1]).mean()
-        return total / len(logps)
+        # Every level has the same N targets, so the mean over (N, L) is the mean of the levels' means.
+        return F.cross_entropy(logits.flatten(0, 1), codes.flatten())
 
     @torch.no_grad()
     def last_logps(self, items: torch.Tensor) -> list[torch.Tensor]:

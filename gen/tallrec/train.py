@@ -12,7 +12,8 @@ Changed, and why: the Yes / No token ids are found by tokenising the answers in
 context (the reference hard-codes LLaMA-1's 8241 / 3782, which breaks with any
 other tokenizer); the "Alpaca tuning" stage is skipped because the default base
 model (SmolLM2-135M-Instruct) is already instruction-tuned; validation runs on a
-seeded subset (``valid_samples``) to fit a CPU.
+seeded subset (``valid_samples``) to fit a CPU, and so may the test (``test_samples``,
+the same prompts for every few-shot size under one seed).
 
 Added: ``rendering=sid`` / ``title+sid`` shows items by a semid index's semantic
 IDs; the code tokens are added to the tokenizer (new rows at the mean embedding)
@@ -42,7 +43,8 @@ from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, t
 from ..training import Budget, Distributed, LoopSettings, Schedule, summarize, train_loop
 from .data import build_samples, render_prompt, split_samples
 
-__all__ = ["TallRecConfig", "TallRecTrainable", "train_tallrec", "yes_no_token_ids", "yes_probability"]
+__all__ = ["TallRecConfig", "TallRecTrainable", "evaluation_subsets", "train_tallrec", "yes_no_token_ids",
+           "yes_probability"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ class TallRecConfig(Settings):
     patience: int = setting(10, "validations without a better AUC before stopping", check=at_least(1))
     eval_every: int = setting(1, "epochs between validations", check=at_least(1))
     valid_samples: int = setting(200, "seeded subset of the validation split", check=at_least(2))
+    test_samples: int = setting(0, "seeded subset of the test split (0: all of it; each test prompt is one "
+                                "forward pass of the LLM, the untuned model's AUC included)", check=at_least(0))
     train_on_inputs: bool = setting(True, "loss over the whole sequence, as the reference")
     max_length: int = setting(512, "longest sample in tokens (the reference's cutoff)", check=at_least(16))
     checkpoint_minutes: float = setting(10.0, "minutes between checkpoints", check=above(0.0))
@@ -86,6 +90,19 @@ class TallRecConfig(Settings):
 
     def check_together(self) -> None:
         check_rendering("tallrec", self.rendering, self.index)
+
+
+
+def evaluation_subsets(valid: list, test: list, config: TallRecConfig) -> tuple[list, list]:
+    """The seeded validation subset (``valid_samples``) and test subset (``test_samples``, 0: all).
+
+    Both draws depend on ``seed`` alone, never on the few-shot size, so runs with 16, 64 and 256
+    samples are validated and tested on the same prompts.
+    """
+    valid = random.Random(config.seed + 1).sample(valid, min(config.valid_samples, len(valid)))
+    if config.test_samples:
+        test = random.Random(config.seed + 2).sample(test, min(config.test_samples, len(test)))
+    return valid, test
 
 
 def yes_no_token_ids(tokenizer, prompt: str) -> tuple[int, int]:
@@ -211,7 +228,7 @@ def train_tallrec(dataset, out, config: TallRecConfig, *, budget_minutes: float 
         raise ParameterError(f"tallrec: {config.samples} training samples asked for, the split has {len(train)}")
     rng = random.Random(config.seed)
     shots = rng.sample(train, config.samples)
-    valid = random.Random(config.seed + 1).sample(valid, min(config.valid_samples, len(valid)))
+    valid, test = evaluation_subsets(valid, test, config)
     texts, index = tuned_item_texts(dataset, config.rendering, config.index)
     render = texts.__getitem__
     dist = Distributed()
