@@ -79,7 +79,8 @@ def main() -> None:
                     f"{t['ndcg@10']:.4f} | {t['recall@20']:.4f} | {wall / 60:.1f} |")
         logging.info("m=%d: %s", m, json.dumps(t))
     body = "\n".join([
-        "### Number of codes per item (pq m x 256 + OPQ, one disambiguation code), same budget each", "", stamp(),
+        "### Number of codes per item (pq m x 256 + OPQ, one disambiguation code), same settings and budget cap "
+        "each", "", stamp(),
         f"- settings `{json.dumps(parse_assignments(args.settings))}`, budget {args.budget_minutes} min per run; "
         f"peak memory {peak_rss_mb():.0f} MiB", "",
         "| codes | epochs | training min | best valid N@10 | test R@5 | test R@10 | test N@10 | test R@20 | wall min |",

@@ -83,7 +83,8 @@ def test_length_sorted_chunks_give_the_whole_batchs_states_loss_and_gradients(in
         loss = model.loss(items)
         loss.backward()
         real = (items[:, 1:] > 0).unsqueeze(-1)  # padding states are never read
-        results.append(((model._hidden(items[:, 1:]) * real).detach(), loss.detach(), model.embedding.weight.grad.clone()))
+        states = (model._hidden(items[:, 1:]) * real).detach()
+        results.append((states, loss.detach(), model.embedding.weight.grad.clone()))
     for whole, chunked in zip(*results):
         torch.testing.assert_close(chunked, whole)
 
