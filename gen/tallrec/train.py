@@ -92,7 +92,6 @@ class TallRecConfig(Settings):
         check_rendering("tallrec", self.rendering, self.index)
 
 
-
 def evaluation_subsets(valid: list, test: list, config: TallRecConfig) -> tuple[list, list]:
     """The seeded validation subset (``valid_samples``) and test subset (``test_samples``, 0: all).
 
