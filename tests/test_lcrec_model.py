@@ -244,3 +244,47 @@ def test_shared_prompt_logprob_sums_equal_one_row_per_answer_with_gradients(tiny
     for g, e in zip(grads, expected_grads):
         if e is not None:
             assert g is not None and torch.allclose(g, e, atol=1e-4)
+
+
+def test_chunked_head_equals_one_pass_in_value_and_gradients(tiny_model_dir, lcrec_index, monkeypatch):
+    """Above HEAD_CHUNK labelled positions the output layer is recomputed per chunk: same loss, same grads."""
+    from semid.gen.lcrec.train import build_model
+    from semid.gen.llm import loss as loss_module
+
+    model, _, _ = build_model(tiny_config(tiny_model_dir, lora_dropout=0.0), lcrec_index)
+    model.eval()
+    ids = torch.randint(0, 400, (3, 11))
+    labels = ids.clone()
+    labels[1, :4] = -100
+    mask = torch.ones_like(ids)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+
+    def value_and_grads(chunk):
+        monkeypatch.setattr(loss_module, "HEAD_CHUNK", chunk)
+        model.zero_grad(set_to_none=True)
+        value = loss_module.response_loss(model, ids, mask, labels)
+        value.backward()
+        return value.detach(), [p.grad.clone() for p in trainable]
+
+    one_value, one_grads = value_and_grads(10_000)
+    chunked_value, chunked_grads = value_and_grads(7)  # 24 labelled positions: chunks of 7, 7, 7, 3
+    expected = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    assert torch.allclose(one_value, expected, atol=1e-5)
+    assert torch.allclose(chunked_value, one_value, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(one_grads, chunked_grads))
+
+
+def test_last_position_logits_equal_the_models_last_logits(tiny_model_dir, lcrec_index):
+    from semid.gen.lcrec.train import build_model
+    from semid.gen.llm.loss import last_position_logits
+
+    model, _, _ = build_model(tiny_config(tiny_model_dir, lora_dropout=0.0), lcrec_index)
+    model.eval()
+    ids = torch.randint(0, 400, (2, 6))
+    mask = torch.ones_like(ids)
+    mask[1, :2] = 0  # left padding
+    with torch.no_grad():
+        expected = model(input_ids=ids, attention_mask=mask).logits[:, -1].float()
+        got = last_position_logits(model, ids, mask)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -67,3 +68,11 @@ def test_both_stages_train_evaluate_and_resume(tiny, tmp_path):
     again = CliRunner().invoke(cli, [*args, "--resume"])  # finished stages: nothing retrained
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["stages"]["sdpo"]["steps"] == 2
+    # The preference stage can be retuned over the finished SFT stage; an SFT setting cannot change.
+    shutil.rmtree(out / "sdpo")
+    retuned = CliRunner().invoke(cli, [*args, "--resume", "--set", "sdpo_lr=3e-4", "--set", "sdpo_epochs=2"])
+    assert retuned.exit_code == 0, retuned.output
+    stages = json.loads(retuned.stdout)["stages"]
+    assert stages["sft"]["steps"] == 2 and stages["sdpo"]["steps"] == 4
+    changed = CliRunner().invoke(cli, [*args, "--resume", "--set", "sft_lr=3e-4"])
+    assert changed.exit_code != 0 and "sft_lr" in changed.output

@@ -6,13 +6,44 @@ with tens of thousands of added code tokens the output layer is a large part
 of the cost, so :func:`response_loss` runs the decoder body, gathers the hidden
 states of supervised positions and applies the output layer to those alone.
 The result equals the model's own mean cross-entropy over labelled tokens.
+
+When nearly every position is supervised (TALLRec trains on the whole prompt, as
+its reference does), even the gathered ``(N, V)`` logits are large: 32 rows of
+512 tokens and a 49k vocabulary hold 3.2 GB in float32, and autograd keeps them
+plus their softmax for the backward pass. Above ``HEAD_CHUNK`` positions the
+output layer therefore runs over chunks whose logits are recomputed during the
+backward pass instead of stored (activation checkpointing of the head alone),
+so the peak is one chunk's logits whatever ``N`` is.
 """
 
 from __future__ import annotations
 
-__all__ = ["labelled_logprob_sums", "loss_module", "response_loss", "shared_prompt_logprob_sums"]
+__all__ = ["labelled_logprob_sums", "last_position_logits", "loss_module", "response_loss",
+           "shared_prompt_logprob_sums"]
 
 IGNORE_INDEX = -100
+HEAD_CHUNK = 2048  # labelled positions per output-layer pass: 2048 x 49k floats = 0.4 GB
+
+
+def _chunked_cross_entropy(head, selected, target, chunk: int):
+    """Mean cross-entropy of ``head(selected)`` (``selected`` ``float (N, H)``) against ``target`` (``int64 (N,)``).
+
+    Beyond ``chunk`` rows the logits of each chunk are recomputed in the backward
+    pass (``torch.utils.checkpoint``), so at most one chunk's ``(chunk, V)`` logits
+    is alive at a time; the value and the gradients equal the one-pass computation.
+    """
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    def summed(hidden, labels):
+        return torch.nn.functional.cross_entropy(head(hidden).float(), labels, reduction="sum")
+
+    n = selected.shape[0]
+    if n <= chunk:
+        return summed(selected, target) / max(n, 1)
+    total = sum(checkpoint(summed, selected[s : s + chunk], target[s : s + chunk], use_reentrant=False)
+                for s in range(0, n, chunk))
+    return total / n
 
 
 def _body_and_head(model):
@@ -56,8 +87,22 @@ def response_loss(model, input_ids, attention_mask, labels, *, inputs_embeds=Non
     target = labels[:, 1:]
     keep = target != IGNORE_INDEX
     selected = hidden[:, :-1][keep]  # (N, H)
-    logits = head(selected).float()  # (N, V)
-    return torch.nn.functional.cross_entropy(logits, target[keep])
+    return _chunked_cross_entropy(head, selected, target[keep], HEAD_CHUNK)
+
+
+def last_position_logits(model, input_ids, attention_mask):
+    """Logits at each row's last position: ``float (B, V)`` for left-padded ``input_ids`` ``int64 (B, T)``.
+
+    A causal LM's own forward returns ``(B, T, V)`` logits (1.6 GB for 16 rows of 512
+    tokens); pointwise scoring (TALLRec's P(Yes)) needs the last position only, so the
+    output layer runs on the last hidden state alone.
+    """
+    body, head = _body_and_head(model)
+    device = next(model.parameters()).device
+    inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
+    if body is None or head is None:
+        return model(**inputs).logits[:, -1].float()
+    return head(body(**inputs).last_hidden_state[:, -1]).float()
 
 
 def labelled_logprob_sums(model, input_ids, attention_mask, labels, *, inputs_embeds=None):

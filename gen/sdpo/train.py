@@ -199,11 +199,19 @@ class _Stage(TrainableStateMixin):
             self.accuracy = []
         return {**metrics, "users": len(self.valid)}
 
+_RESUMABLE = frozenset({"patience", "checkpoint_minutes"})
+# Settings the SFT stage never reads: a finished SFT stage is reused when only these change, so the
+# preference stage can be retuned (delete OUT/sdpo, rerun with --resume and new values) without redoing SFT.
+_SDPO_ONLY = frozenset({"sdpo_lr", "sdpo_epochs", "beta", "negatives"})
+
+
 def train_sdpo(dataset, out, config: SDPOConfig, *, budget_minutes: float | None = None, resume: bool = False,
                overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Both stages into ``OUT/sft`` and ``OUT/sdpo``; test HR@1 of each stage's best weights and the gain.
 
     The budget covers this invocation (both stages); a stage stopped by it resumes with ``resume=True``.
+    On resume the SFT stage accepts new values of the S-DPO-only settings (``sdpo_lr``,
+    ``sdpo_epochs``, ``beta``, ``negatives``); the S-DPO stage, like every run, does not.
     """
     import torch
 
@@ -234,7 +242,7 @@ def train_sdpo(dataset, out, config: SDPOConfig, *, budget_minutes: float | None
                                  dataset=dataset, resume=resume, overwrite=overwrite,
                                  index_path=config.index if index is not None else None,
                                  fingerprint=index.fingerprint if index is not None else None,
-                                 resumable_keys=frozenset({"patience", "checkpoint_minutes"}))
+                                 resumable_keys=_RESUMABLE | (_SDPO_ONLY if stage == "sft" else frozenset()))
         with discard_on_failure(run, dist):
             torch.manual_seed(config.seed)
             model, tokenizer = load_causal_lm(config.base_model, dtype=config.dtype, device=config.device)

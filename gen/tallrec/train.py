@@ -38,6 +38,7 @@ from semid.settings import Settings, setting
 
 from ..runs import discard_on_failure, open_or_create_run
 from ..llm.lora_state import TrainableStateMixin
+from ..llm.loss import last_position_logits
 from ..llm.pairs import encode_pair
 from ..llm.rendering import RENDERINGS, add_rendering_tokens, check_rendering, tuned_item_texts
 from ..training import Budget, Distributed, LoopSettings, Schedule, summarize, train_loop
@@ -126,7 +127,6 @@ def yes_probability(model, tokenizer, prompts: list[str], yes: int, no: int, *, 
     """``P(Yes) / (P(Yes) + P(No))`` at the first answer token of each prompt: ``float64 (n,)``."""
     import torch
 
-    device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out = []
     was_training = model.training
@@ -140,7 +140,7 @@ def yes_probability(model, tokenizer, prompts: list[str], yes: int, no: int, *, 
             for r, row in enumerate(rows):  # left padding: the answer's first token comes next for every row
                 ids[r, width - len(row):] = torch.tensor(row)
                 mask[r, width - len(row):] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, -1].float()
+            logits = last_position_logits(model, ids, mask)  # (rows, V)
             two = torch.softmax(logits[:, [yes, no]], dim=-1)
             out.append(two[:, 0].cpu().numpy().astype(np.float64))
     model.train(was_training)
