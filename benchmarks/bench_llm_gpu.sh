@@ -4,8 +4,10 @@
 # one semid runs on a CPU with SmolLM2, with the papers' model, precision and sizes.
 #
 #   TALLRec (Bao et al., RecSys 2023): LLaMA-7B, LoRA r 8 / alpha 16 / dropout 0.05 on
-#     q_proj, v_proj, lr 1e-4, 128 samples per step (micro-batch 32 here: fits in 80 GB in
-#     bfloat16), up to 200 epochs, early stopping on validation AUC; 16 / 64 / 256 shots.
+#     q_proj, v_proj, lr 1e-4, 128 samples per step (micro-batch 32 as the reference, which
+#     loaded LLaMA in 8 bits; its memory in bfloat16 is not measured here: lower micro_batch
+#     if it does not fit, the step is the same), up to 200 epochs, early stopping on validation
+#     AUC; 16 / 64 / 256 shots.
 #     Paper, MovieLens-100K AUC 67.24 / 67.48 / 71.98.
 #   S-DPO (Chen et al., NeurIPS 2024): LLaMA-2-7B, SFT then softmax DPO with K = 3
 #     negatives, beta 1, lr 1e-5 for both stages as the reference (semid's CPU default

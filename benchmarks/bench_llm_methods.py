@@ -34,6 +34,7 @@ from _env import peak_rss_mb, stamp  # noqa: E402
 from bench_tiger_common import replace_section  # noqa: E402
 
 import semid  # noqa: E402
+from semid.params import parse_assignments  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "llm.md"
 
@@ -59,13 +60,17 @@ def tallrec(args) -> None:
     config = TallRecConfig(samples=args.samples, max_epochs=args.max_epochs, eval_every=args.eval_every,
                            patience=args.patience, valid_samples=args.valid_samples,
                            test_samples=args.test_samples, seed=args.seed)
+    overrides = parse_assignments(args.set)
+    config = config.with_assignments(overrides)
     started = time.perf_counter()
     summary = train_tallrec(dataset, args.run, config, budget_minutes=args.budget_minutes, resume=Path(args.run).exists(),
                             progress=False)
     seconds = time.perf_counter() - started
     body = "\n".join([
         "### TALLRec on MovieLens-100K, SmolLM2-135M-Instruct + LoRA (q, v; r 8)", "", stamp(),
-        f"- this invocation: {seconds / 60:.1f} min wall, peak memory {peak_rss_mb():.0f} MiB", "",
+        f"- this invocation: {seconds / 60:.1f} min wall, peak memory {peak_rss_mb():.0f} MiB",
+        f"- settings other than the defaults: {overrides or 'none'} (batch {config.batch_size}, "
+        f"lr {config.learning_rate:g}, warm-up {config.warmup_steps} steps)", "",
         "| samples | epochs | stopped | best epoch | valid AUC (best) | test AUC, tuned | test AUC, untuned model | test prompts (likes) |",
         "|---|---|---|---|---|---|---|---|",
         f"| {args.samples} | {summary['epochs']} | {summary['stopped']} | {summary['best_epoch']} | "
@@ -73,7 +78,7 @@ def tallrec(args) -> None:
         f"{summary['split']['test']} ({summary['split']['test_likes']}) |",
         "", f"Published: {PUBLISHED['tallrec']}. AUC 0.5 is chance.",
     ])
-    replace_section(RESULTS, f"tallrec_{args.samples}", body)
+    replace_section(RESULTS, args.section or f"tallrec_{args.samples}", body)
     print(body)
 
 
@@ -87,14 +92,15 @@ def llmrank(args) -> None:
     train_sequences = semid.evaluation.leave_one_out(dataset).train_sequences
     rows = []
     for scoring in args.scoring.split(","):
-        settings = LLMRankSettings(prompt=args.prompt, domain=args.domain, scoring=scoring,
+        settings = LLMRankSettings(prompt=args.prompt, domain=args.domain, scoring=scoring, position=args.position,
                                    max_new_tokens=args.max_new_tokens, seed=args.seed, on_missing="item_id")
         result = llmrank_evaluate(backend, dataset, settings, users=args.users, progress=True)
         records = result["records"]
         base = popularity_on_candidates(train_sequences, [r["candidates"] for r in records],
                                         [r["target"] for r in records])
         m = result["metrics"]
-        rows.append(f"| {result['method']} ({args.prompt}) | {m['ndcg@1']:.4f} | {m['ndcg@5']:.4f} | {m['ndcg@10']:.4f} | "
+        where = "" if args.position == "shuffle" else f", target at position {args.position}"
+        rows.append(f"| {result['method']} ({args.prompt}{where}) | {m['ndcg@1']:.4f} | {m['ndcg@5']:.4f} | {m['ndcg@10']:.4f} | "
                     f"{m['ndcg@20']:.4f} | {m['hr@1_all']:.4f} / {m['hr@1_valid']:.4f} | {m['valid_ratio']:.2f} | "
                     f"{m['popularity_bias']:+.3f} | {m['seconds_per_user']:.1f} |")
         rows.append(f"| most popular, same candidates | {base['ndcg@1']:.4f} | {base['ndcg@5']:.4f} | "
@@ -102,7 +108,8 @@ def llmrank(args) -> None:
     random_ndcg = {k: float(np.mean([1 / np.log2(r + 1) if r <= k else 0 for r in range(1, 21)])) for k in (1, 5, 10, 20)}
     body = "\n".join([
         f"### LLMRank on {dataset.name}, SmolLM2-135M-Instruct, {args.users} seeded test users, 20 candidates "
-        "(19 random unseen + the target, shuffled)", "", stamp(), f"- peak memory {peak_rss_mb():.0f} MiB",
+        "(19 random unseen + the target, " + ("shuffled" if args.position == "shuffle" else
+                                              f"the target at 0-based position {args.position}") + ")", "", stamp(), f"- peak memory {peak_rss_mb():.0f} MiB",
         f"- untitled items shown by their id: {result['protocol']['untitled_items_shown_by_id']}", "",
         "| method | N@1 | N@5 | N@10 | N@20 | HR@1 all / valid | parse rate | popularity bias | s / user |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -111,7 +118,7 @@ def llmrank(args) -> None:
         f"{random_ndcg[20]:.4f} | | | | |",
         "", f"Published: {PUBLISHED['llmrank']}.",
     ])
-    replace_section(RESULTS, f"llmrank_{dataset.name}", body)
+    replace_section(RESULTS, args.section or f"llmrank_{dataset.name}", body)
     print(body)
 
 
@@ -192,7 +199,7 @@ def tuned(args) -> None:
         f"training time over all invocations {_train_minutes(summary)} min",
         extra, "", header, "|" + "---|" * columns, *lines, "", f"Published: {PUBLISHED[args.method]}.",
     ])
-    replace_section(RESULTS, f"{args.method}_{dataset.name}", body)
+    replace_section(RESULTS, args.section or f"{args.method}_{dataset.name}", body)
     print(body)
 
 
@@ -241,6 +248,8 @@ def main() -> None:
     t.add_argument("--test-samples", type=int, default=0, help="seeded test subset (0: the whole test split)")
     t.add_argument("--budget-minutes", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other TALLRec setting")
+    t.add_argument("--section", default=None, help="results section to write (default: tallrec_SAMPLES)")
     r = sub.add_parser("llmrank")
     r.add_argument("--data", required=True)
     r.add_argument("--users", type=int, default=50)
@@ -249,6 +258,9 @@ def main() -> None:
     r.add_argument("--scoring", default="loglik,constrained,generate")
     r.add_argument("--max-new-tokens", type=int, default=160)
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--position", default="shuffle", help="ground truth's place: 'shuffle' or a fixed 0-based index "
+                   "(the position-bias study)")
+    r.add_argument("--section", default=None, help="results section to write (default: llmrank_DATASET)")
     u = sub.add_parser("tuned")
     u.add_argument("method", choices=["sdpo", "llara", "instructrec"])
     u.add_argument("--data", required=True)
@@ -256,6 +268,7 @@ def main() -> None:
     u.add_argument("--budget-minutes", type=float, default=None)
     u.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     u.add_argument("--extra", action="append", default=[], help="more options of the command, e.g. '--cf-run DIR'")
+    u.add_argument("--section", default=None, help="results section to write (default: METHOD_DATASET)")
     c = sub.add_parser("crs")
     c.add_argument("--redial", required=True)
     c.add_argument("--turns", type=int, default=100)

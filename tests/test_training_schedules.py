@@ -1,5 +1,6 @@
 """The shared learning-rate schedules against hand-computed values."""
 
+import logging
 import math
 
 import pytest
@@ -52,3 +53,13 @@ def test_tiger_decays_to_the_end_of_max_epochs():
     factor = lr_factor(config, total_steps=40)
     assert factor(19) == 1.0 and factor(30) == pytest.approx(0.5)
     assert TigerConfig(schedule="cosine").to_dict()["schedule"] == "cosine"
+
+
+def test_a_warm_up_as_long_as_the_run_is_reported(caplog):
+    with caplog.at_level(logging.WARNING, logger="semid.gen.training.schedules"):
+        Schedule("linear", total_steps=6, warmup_steps=20)
+    assert "peaks at 30% of the set value" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="semid.gen.training.schedules"):
+        Schedule("linear", total_steps=60, warmup_steps=20)
+    assert caplog.text == ""

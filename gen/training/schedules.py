@@ -21,6 +21,7 @@ Shapes that need a horizon (``linear``, ``cosine``, ``wsd``) refuse a
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ __all__ = ["SHAPES", "Schedule"]
 #: Every decay shape a :class:`Schedule` knows.
 SHAPES = ("constant", "cosine", "inverse_sqrt", "linear", "wsd")
 _NEEDS_HORIZON = frozenset({"cosine", "linear", "wsd"})
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,12 @@ class Schedule:
             raise ParameterError(f"schedule: cooldown must be in (0, 1], got {self.cooldown}")
         if self.warmup_steps < 0 or self.decay_after < 0:
             raise ParameterError("schedule: warmup_steps and decay_after must be >= 0")
+        if 0 < self.total_steps <= self.warmup_steps:
+            # Few-shot runs hit this (TALLRec's 16 samples at 128 per step: a 20-step warm-up over 6 steps
+            # never lets the rate above 30% of its peak); legal, but rarely what was meant.
+            logger.warning("schedule: the %d-step warm-up is not shorter than the run's %d steps; the learning "
+                           "rate peaks at %.0f%% of the set value", self.warmup_steps, self.total_steps,
+                           100.0 * self(self.total_steps - 1))
 
     def __call__(self, step: int) -> float:
         low = self.floor
