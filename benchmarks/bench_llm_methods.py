@@ -100,7 +100,8 @@ def llmrank(args) -> None:
                                         [r["target"] for r in records])
         m = result["metrics"]
         where = "" if args.position == "shuffle" else f", target at position {args.position}"
-        rows.append(f"| {result['method']} ({args.prompt}{where}) | {m['ndcg@1']:.4f} | {m['ndcg@5']:.4f} | {m['ndcg@10']:.4f} | "
+        rows.append(f"| {result['method']} ({args.prompt}{where}) | {m['ndcg@1']:.4f} | {m['ndcg@5']:.4f} | "
+                    f"{m['ndcg@10']:.4f} | "
                     f"{m['ndcg@20']:.4f} | {m['hr@1_all']:.4f} / {m['hr@1_valid']:.4f} | {m['valid_ratio']:.2f} | "
                     f"{m['popularity_bias']:+.3f} | {m['seconds_per_user']:.1f} |")
         rows.append(f"| most popular, same candidates | {base['ndcg@1']:.4f} | {base['ndcg@5']:.4f} | "
@@ -109,7 +110,8 @@ def llmrank(args) -> None:
     body = "\n".join([
         f"### LLMRank on {dataset.name}, SmolLM2-135M-Instruct, {args.users} seeded test users, 20 candidates "
         "(19 random unseen + the target, " + ("shuffled" if args.position == "shuffle" else
-                                              f"the target at 0-based position {args.position}") + ")", "", stamp(), f"- peak memory {peak_rss_mb():.0f} MiB",
+                                              f"the target at 0-based position {args.position}") + ")", "", stamp(),
+        f"- peak memory {peak_rss_mb():.0f} MiB",
         f"- untitled items shown by their id: {result['protocol']['untitled_items_shown_by_id']}", "",
         "| method | N@1 | N@5 | N@10 | N@20 | HR@1 all / valid | parse rate | popularity bias | s / user |",
         "|---|---|---|---|---|---|---|---|---|",
