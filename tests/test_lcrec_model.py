@@ -288,3 +288,32 @@ def test_last_position_logits_equal_the_models_last_logits(tiny_model_dir, lcrec
         got = last_position_logits(model, ids, mask)
     assert got.shape == expected.shape
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_activation_checkpointing_changes_memory_not_the_gradients(tiny_model_dir):
+    """TALLRec / LLaRA / InstructRec's ``activation_checkpointing``: recomputed layers give the same step."""
+    from semid.gen.llm.adapters import make_trainable
+
+    ids = torch.randint(0, 400, (2, 10))
+    labels = ids.clone()
+    labels[:, :6] = -100
+    mask = torch.ones_like(ids)
+
+    def lora_grads(checkpointing):
+        torch.manual_seed(0)
+        model, _ = load_causal_lm(tiny_model_dir)
+        model = make_trainable(model, [], r=4, dropout=0.0, activation_checkpointing=checkpointing)
+        model.train()
+        for name, p in model.named_parameters():  # LoRA's B starts at zero; give it values so A gets gradients too
+            if "lora_B" in name:
+                torch.nn.init.normal_(p, std=0.02, generator=torch.Generator().manual_seed(len(name)))
+        value = response_loss(model, ids, mask, labels)
+        value.backward()
+        assert model.get_base_model().model.gradient_checkpointing is checkpointing
+        return value.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    plain_value, plain = lora_grads(False)
+    recomputed_value, recomputed = lora_grads(True)
+    assert torch.allclose(plain_value, recomputed_value, atol=1e-6)
+    assert plain.keys() == recomputed.keys() and plain
+    assert all(torch.allclose(plain[n], recomputed[n], atol=1e-6) for n in plain)

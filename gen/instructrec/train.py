@@ -70,6 +70,8 @@ class InstructRecConfig(Settings):
     lora_r: int = setting(8, "LoRA rank", check=at_least(1))
     lora_alpha: int = setting(16, "LoRA scale", check=at_least(1))
     lora_dropout: float = setting(0.05, "LoRA dropout", check=in_half_open(0.0, 1.0))
+    activation_checkpointing: bool = setting(False, "recompute decoder activations in the backward pass "
+                                             "(less memory, about 1.3x the compute: 7B-class models on one GPU)")
     learning_rate: float = setting(3e-4, "AdamW learning rate", check=above(0.0))
     max_epochs: int = setting(2, "epochs over the mixture", check=at_least(1))
     batch_size: int = setting(8, "instructions per step", check=at_least(1))
@@ -207,6 +209,9 @@ class InstructRecTrainable(TrainableStateMixin):
     def validate(self) -> dict[str, Any]:
         return {**{k: round(v, 6) for k, v in self.rerank(self.valid).items()}, "users": len(self.valid)}
 
+RESUMABLE = frozenset({"patience", "checkpoint_minutes", "activation_checkpointing"})
+
+
 def train_instructrec(dataset, out, config: InstructRecConfig, *, budget_minutes: float | None = None,
                       resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Tune on the instruction mixture in ``out``; reranking metrics of the untuned and the tuned model on test."""
@@ -243,14 +248,15 @@ def train_instructrec(dataset, out, config: InstructRecConfig, *, budget_minutes
                              index_path=config.index if index is not None else None,
                              fingerprint=index.fingerprint if index is not None else None,
                              resume=resume, overwrite=overwrite,
-                             resumable_keys=frozenset({"patience", "checkpoint_minutes"}))
+                             resumable_keys=RESUMABLE)
     with discard_on_failure(run, dist):
         torch.manual_seed(config.seed)
         model, tokenizer = load_causal_lm(config.base_model, dtype=config.dtype, device=config.device)
         code_ids = add_rendering_tokens(model, tokenizer, index)
         fresh = not run.has_checkpoint("last")
         base = InstructRecTrainable(model, tokenizer, None, [], [], facts, config).rerank(test) if fresh else None
-        model = make_trainable(model, code_ids, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+        model = make_trainable(model, code_ids, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
+                               activation_checkpointing=config.activation_checkpointing)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
         trainable = InstructRecTrainable(model, tokenizer, optimizer, examples, valid, facts, config)
         if fresh:

@@ -39,6 +39,7 @@ def make_trainable(
     alpha: int | None = None,
     dropout: float = 0.05,
     target_modules: Sequence[str] | None = None,
+    activation_checkpointing: bool = False,
 ):
     """Return the model to train: a ``PeftModel`` (``method="lora"``) or ``model`` itself.
 
@@ -48,12 +49,25 @@ def make_trainable(
         r, alpha, dropout: LoRA rank, scale (default ``2 * r``) and dropout.
         target_modules: linear layers to adapt (default: the LLaMA projections when
             present, else every linear layer).
+        activation_checkpointing: keep only each decoder layer's input for the
+            backward pass and recompute the rest (about a third more compute, a
+            small fraction of the activation memory: what makes a 7B model's
+            long-prompt micro-batches fit one GPU). It turns the KV cache off in
+            training, so methods that reuse a cached prompt (S-DPO) cannot take it.
 
     Raises:
         ParameterError: unknown method or a rank below 1.
     """
     if method not in TUNING_METHODS:
         raise ParameterError(f"unknown tuning method {method!r}; valid: {', '.join(TUNING_METHODS)}")
+    if activation_checkpointing:
+        # Non-reentrant: gradients reach LoRA weights without marking the embeddings' output as requiring grad.
+        # Only training-mode passes recompute; evaluation and generation (model.eval()) keep their cache.
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x's name
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     if method == "full":
         for parameter in model.parameters():
             parameter.requires_grad_(True)
