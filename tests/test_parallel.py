@@ -89,6 +89,38 @@ def test_length_sorted_chunks_give_the_whole_batchs_states_loss_and_gradients(in
         torch.testing.assert_close(chunked, whole)
 
 
+def _loss_and_gradients(index, **settings):
+    torch.manual_seed(4)
+    model = ParallelModel(ParallelConfig(**TINY, **settings), index).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(model.head_weight, std=0.3)
+    items = torch.tensor([[0, 0, 5, 9, 2, 4], [3, 4, 5, 6, 7, 8], [0, 0, 0, 7, 1, 2]])
+    loss = model.loss(items)
+    loss.backward()
+    return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def test_compiled_head_gives_the_eager_loss_and_gradients(index):
+    pytest.importorskip("torch._inductor")
+    eager_loss, eager_grads = _loss_and_gradients(index)
+    loss, grads = _loss_and_gradients(index, compile=True)
+    torch.testing.assert_close(loss, eager_loss, rtol=1e-5, atol=1e-5)
+    for name, grad in eager_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_bf16_training_is_close_to_fp32_and_keeps_float32_weights(index):
+    eager_loss, eager_grads = _loss_and_gradients(index)
+    loss, grads = _loss_and_gradients(index, precision="bf16")
+    assert loss.dtype == torch.float32 and all(g.dtype == torch.float32 for g in grads.values())
+    assert abs(float(loss) - float(eager_loss)) < 0.02 * float(eager_loss)
+    for name, grad in eager_grads.items():
+        cosine = torch.nn.functional.cosine_similarity(grads[name].flatten(), grad.flatten(), dim=0)
+        assert cosine > 0.98, (name, float(cosine))
+    with pytest.raises(ParameterError, match="precision"):
+        ParallelConfig(**TINY, precision="fp8").validate()
+
+
 def test_exact_scoring_equals_brute_force(index):
     torch.manual_seed(1)
     model = ParallelModel(ParallelConfig(**TINY), index).eval()

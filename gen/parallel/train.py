@@ -34,6 +34,8 @@ from .model import ParallelConfig, ParallelModel
 __all__ = ["ParallelRecommender", "load_recommender", "train_parallel"]
 
 MODEL_TYPE = "rpg"
+#: Settings a resumed run may change: how long and how it runs, never what it learns from.
+RESUMABLE = frozenset({"max_epochs", "patience", "eval_every", "checkpoint_minutes", "device", "precision", "compile"})
 
 
 def _windows(sequences: Sequence[Sequence[int]], width: int) -> torch.Tensor:
@@ -245,7 +247,7 @@ def train_parallel(dataset, index, *, index_path: str, out, config: ParallelConf
     dist = init_distributed(config.device)
     run = open_or_create_run(out, dist, model_type=MODEL_TYPE, config=config.to_dict(), dataset=dataset,
                              index_path=index_path, fingerprint=index.fingerprint, resume=resume, overwrite=overwrite,
-                             resumable_keys=frozenset({"max_epochs", "patience", "eval_every", "checkpoint_minutes", "device"}))
+                             resumable_keys=RESUMABLE)
     with discard_on_failure(run, dist):
         torch.manual_seed(config.seed)
         model = ParallelModel(config, index).to(dist.device)

@@ -9,11 +9,13 @@ multi-process agreement from :func:`train_loop`.
 from .devices import check_device
 from .distributed import Distributed, init_distributed
 from .loop import Trainable, summarize, train_loop
+from .precision import PRECISIONS, autocast, cpu_has_bf16
 from .schedules import Schedule
 from .stopping import STOP_REASONS, Budget, LoopSettings, LoopState
 from .torch_state import load_torch_state, torch_state_writer
 
 __all__ = [
+    "PRECISIONS",
     "STOP_REASONS",
     "Budget",
     "Distributed",
@@ -21,7 +23,9 @@ __all__ = [
     "LoopState",
     "Schedule",
     "Trainable",
+    "autocast",
     "check_device",
+    "cpu_has_bf16",
     "init_distributed",
     "load_torch_state",
     "summarize",
