@@ -121,6 +121,22 @@ def test_bf16_training_is_close_to_fp32_and_keeps_float32_weights(index):
         ParallelConfig(**TINY, precision="fp8").validate()
 
 
+def test_bf16_keeps_the_sharp_cosine_logits_float32():
+    """At RPG's temperature 0.03 logits reach 33, where bfloat16 rounds to steps of 0.125-0.25."""
+    from semid.gen.parallel.model import cosine_level_logits
+    from semid.gen.training import autocast
+
+    torch.manual_seed(5)
+    hidden, weight, bias = torch.randn(64, 32), 0.1 * torch.randn(3, 32, 32), torch.zeros(3, 32)
+    table = torch.randn(3, 256, 32)
+    table[:, 0] = hidden[0]  # a near-perfect match: a logit close to 1 / 0.03
+    exact = cosine_level_logits(hidden, weight, bias, table, None, 0.03)
+    with autocast("bf16", "cpu"):
+        mixed = cosine_level_logits(hidden, weight, bias, table, None, 0.03)
+    assert mixed.dtype == torch.float32 and float(exact.max()) > 25
+    assert float((mixed - exact).abs().max()) < 0.05
+
+
 def test_exact_scoring_equals_brute_force(index):
     torch.manual_seed(1)
     model = ParallelModel(ParallelConfig(**TINY), index).eval()

@@ -34,6 +34,7 @@ from semid.evaluation.split import DEFAULT_MAX_HISTORY
 from semid.params import above, at_least, in_half_open, in_range
 from semid.settings import Settings, setting
 
+from ..training.precision import PRECISIONS
 from ..training.schedules import SHAPES
 
 __all__ = ["OPTIMIZERS", "RECIPES", "SCHEDULES", "SOFTMAX", "TigerConfig"]
@@ -118,6 +119,9 @@ class TigerConfig(Settings):
     eval_users: int = setting(2000, "seeded sample of validation users (0: all)", check=at_least(0))
     eval_beams: int = setting(20, "beams at validation", check=at_least(1))
     checkpoint_minutes: float = setting(10.0, "minutes between mid-epoch checkpoints", check=above(0.0))
+    precision: str = setting("fp32", "training precision: fp32, or bf16 (matrix products in bfloat16 under "
+                             "autocast; weights, optimizer and decoding stay float32; faster on CPUs with "
+                             "AVX512-BF16 or AMX and on GPUs, slower on other CPUs)", choices=PRECISIONS)
     seed: int = setting(0, "seed of initialisation and batch order", check=at_least(0))
     device: str = setting("cpu", "torch device")
 

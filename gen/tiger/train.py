@@ -36,6 +36,7 @@ from ..training import (
     torch_state_writer,
     train_loop,
 )
+from ..training.precision import autocast, keep_float32
 from ..training.schedules import Schedule
 from ..training.torch_state import TRAINING_FILE
 from .batches import collate, count_targets, length_bucketed_batches, make_windows
@@ -52,18 +53,22 @@ __all__ = ["RESUMABLE_SETTINGS", "TigerTrainable", "epoch_batches", "loop_settin
 logger = logging.getLogger(__name__)
 
 #: Settings that may differ when a run is resumed.
-RESUMABLE_SETTINGS = frozenset({"max_epochs", "patience", "device", "checkpoint_minutes", "eval_every"})
+RESUMABLE_SETTINGS = frozenset({"max_epochs", "patience", "device", "checkpoint_minutes", "eval_every", "precision"})
 
 
 class _LossModule(torch.nn.Module):
     """Wraps the loss so DistributedDataParallel sees one forward call per step."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, precision: str = "fp32"):
         super().__init__()
-        self.model = model
+        self.model, self.precision = model, precision
+        if precision != "fp32":
+            keep_float32(model.lm_head)  # logits stay float32: bf16 would round them to steps of 0.06-0.25
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return sequence_loss(self.model, batch)
+        device = next(self.model.parameters()).device
+        with autocast(self.precision, device):
+            return sequence_loss(self.model, batch).float()
 
 
 def validation_cases(dataset: Dataset, config: TigerConfig):
@@ -134,7 +139,7 @@ class TigerTrainable:
         self.windows, self.layout, self.tokenizer, self.cases, self.config = windows, layout, tokenizer, cases, config
         self.dist, self.progress = dist, progress
         self.device = next(model.parameters()).device
-        self.loss_module: torch.nn.Module = _LossModule(model)
+        self.loss_module: torch.nn.Module = _LossModule(model, config.precision)
         if dist.world > 1:
             self.loss_module = torch.nn.parallel.DistributedDataParallel(self.loss_module)
         model.train()

@@ -9,7 +9,7 @@ multi-process agreement from :func:`train_loop`.
 from .devices import check_device
 from .distributed import Distributed, init_distributed
 from .loop import Trainable, summarize, train_loop
-from .precision import PRECISIONS, autocast, cpu_has_bf16
+from .precision import PRECISIONS, autocast, cpu_has_bf16, keep_float32
 from .schedules import Schedule
 from .stopping import STOP_REASONS, Budget, LoopSettings, LoopState
 from .torch_state import load_torch_state, torch_state_writer
@@ -27,6 +27,7 @@ __all__ = [
     "check_device",
     "cpu_has_bf16",
     "init_distributed",
+    "keep_float32",
     "load_torch_state",
     "summarize",
     "torch_state_writer",

@@ -14,7 +14,7 @@ import functools
 
 from semid.errors import ParameterError
 
-__all__ = ["PRECISIONS", "autocast", "cpu_has_bf16"]
+__all__ = ["PRECISIONS", "autocast", "cpu_has_bf16", "keep_float32"]
 
 #: The accepted values of every trainer's ``precision`` setting.
 PRECISIONS = ("fp32", "bf16")
@@ -45,3 +45,28 @@ def autocast(precision: str, device: str | object):
         return contextlib.nullcontext()
     kind = torch.device(device).type if not isinstance(device, torch.device) else device.type
     return torch.autocast(kind, dtype=torch.bfloat16)
+
+
+def keep_float32(module):
+    """Make ``module`` (an output layer) compute in float32 even inside a bf16 :func:`autocast` block; returns it.
+
+    Output logits are what a softmax compares: bfloat16 rounds a logit of 16-32 to steps of
+    0.125-0.25, noise of the order of the differences the model learns. The parameters and
+    their names are untouched (only this instance's ``forward`` is wrapped), so checkpoints
+    load either way. Wrapping twice is a no-op.
+    """
+    import torch
+
+    if getattr(module, "_semid_float32", False):
+        return module
+    inner = module.forward
+
+    def forward(*args, **kwargs):
+        args = [a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+        device = next(module.parameters()).device.type
+        with torch.autocast(device, enabled=False):
+            return inner(*args, **kwargs)
+
+    module.forward = forward
+    module._semid_float32 = True
+    return module
