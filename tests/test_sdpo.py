@@ -76,3 +76,31 @@ def test_both_stages_train_evaluate_and_resume(tiny, tmp_path):
     assert stages["sft"]["steps"] == 2 and stages["sdpo"]["steps"] == 4
     changed = CliRunner().invoke(cli, [*args, "--resume", "--set", "sft_lr=3e-4"])
     assert changed.exit_code != 0 and "sft_lr" in changed.output
+
+
+def test_sdpo_step_fits_one_batch(tiny):
+    """The S-DPO step learns: repeated on one fixed prompt, the loss leaves log(K + 1) and the target wins."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from semid.gen.sdpo.train import _answer_logprobs
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny))
+    policy = AutoModelForCausalLM.from_pretrained(str(tiny))
+    reference = AutoModelForCausalLM.from_pretrained(str(tiny)).eval()
+    prompt = build_prompt(["Shampoo", "Conditioner"], ["Soap", "Lotion", "Brush", "Comb"], "product")
+    answers = ["Soap", "Lotion", "Brush", "Comb"]  # the target first, then 3 negatives
+    with torch.no_grad():
+        ref = _answer_logprobs(reference, tokenizer, prompt, answers)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(20):
+        pol = _answer_logprobs(policy, tokenizer, prompt, answers)
+        loss = sdpo_loss(pol[:1], pol[None, 1:], ref[:1], ref[None, 1:], beta=1.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert losses[0] == pytest.approx(math.log(4), abs=1e-4)  # policy == reference: log(K + 1)
+    assert losses[-1] < 0.5 * losses[0]
+    assert reward_accuracy(pol[:1].detach(), pol[None, 1:].detach(), ref[:1], ref[None, 1:]) == 1.0

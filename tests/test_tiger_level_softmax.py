@@ -136,3 +136,23 @@ def test_position_nll_uses_the_models_softmax(data):
 def test_restrict_leaves_whole_vocabulary_models_alone():
     logits = torch.randn(2, 3, 9)
     assert restrict_to_level(logits, 0, None) is logits
+
+
+@pytest.mark.parametrize("softmax", ["vocab", "level"])
+def test_bf16_loss_keeps_float32_logits_and_stays_close(data, softmax):
+    """Under precision=bf16 the output layer still computes in float32 (bf16 would round logits)."""
+    from semid.gen.tiger.train import _LossModule
+
+    _, split, tokenizer = data
+    layout = TokenLayout(tokenizer, user_buckets=0)
+    model = build_model(TigerConfig(**TINY, softmax=softmax, recipe="packed"), layout).eval()
+    batch = collate(make_windows(split.train_sequences[:30], split.train_users[:30], layout, max_history=4,
+                                 recipe="packed"), layout)
+    exact = _LossModule(model, "fp32")(batch)
+    seen = []
+    handle = model.lm_head.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    mixed = _LossModule(model, "bf16")(batch)
+    handle.remove()
+    assert seen == [torch.float32] and mixed.dtype == torch.float32
+    assert abs(float(mixed) - float(exact)) < 0.01 * float(exact)
+    assert float(_LossModule(model, "fp32")(batch)) == pytest.approx(float(exact), abs=1e-6)  # the wrap is inert in fp32
