@@ -23,7 +23,8 @@ from semid.settings import Settings, setting
 
 from ..training.precision import PRECISIONS, autocast
 
-__all__ = ["ParallelConfig", "ParallelModel", "build_code_graph", "cosine_level_logits", "item_code_tokens"]
+__all__ = ["ParallelConfig", "ParallelModel", "build_code_graph", "cosine_level_logits", "cosine_logits",
+           "item_code_tokens"]
 
 
 def cosine_level_logits(hidden: torch.Tensor, head_weight: torch.Tensor, head_bias: torch.Tensor,
@@ -43,12 +44,18 @@ def cosine_level_logits(hidden: torch.Tensor, head_weight: torch.Tensor, head_bi
     """
     mixed = torch.einsum("...d,lkd->...lk", hidden, head_weight) + head_bias
     queries = hidden.unsqueeze(-2) + F.silu(mixed)  # (..., L, d)
+    return cosine_logits(queries, code_embeddings, padding, temperature)
+
+
+def cosine_logits(queries: torch.Tensor, code_embeddings: torch.Tensor, padding: torch.Tensor | None,
+                  temperature: float) -> torch.Tensor:
+    """``float32 (..., L, K_max)``: cosine of each level's query ``(..., L, d)`` with its codes, / temperature."""
     # 1 / temperature is folded into the small (L, K_max, d) table rather than applied to the
     # (..., L, K_max) logits: one pass less over the model's largest tensor, forward and backward.
     # The cosine product always runs in float32, also under bf16 autocast: its outputs are cosines
     # / temperature, up to 1 / 0.03 = 33, where bfloat16's 8-bit mantissa rounds to steps of 0.125-0.25
     # (quantised logits that, measured, halved validation recall after 4 epochs on Beauty).
-    with torch.autocast(hidden.device.type, enabled=False):
+    with torch.autocast(queries.device.type, enabled=False):
         tables = F.normalize(code_embeddings.float(), dim=-1) / temperature
         logits = torch.einsum("...ld,lkd->...lk", F.normalize(queries.float(), dim=-1), tables)
     return logits if padding is None else logits.masked_fill(padding, float("-inf"))
@@ -58,7 +65,7 @@ def _cosine_head_loss(hidden, codes, head_weight, head_bias, code_embeddings, pa
     """Mean code cross-entropy of states ``float (N, d)`` against codes ``int64 (N, L)``, products in ``precision``."""
     with autocast(precision, hidden.device):
         logits = cosine_level_logits(hidden, head_weight, head_bias, code_embeddings, padding, temperature)
-    return F.cross_entropy(logits.float().flatten(0, 1), codes.flatten())
+    return F.cross_entropy(logits.flatten(0, 1), codes.flatten())
 
 
 _compiled_head_loss = None
@@ -104,8 +111,8 @@ class ParallelConfig(Settings):
     eval_users: int = setting(2000, "seeded validation sample (0: all)", check=at_least(0))
     checkpoint_minutes: float = setting(10.0, "minutes between checkpoints", check=above(0.0))
     precision: str = setting("fp32", "training precision: fp32, or bf16 (matrix products in bfloat16 under "
-                             "autocast, weights, optimizer and scoring in float32; 2-3x faster on CPUs with "
-                             "AVX512-BF16 or AMX and on GPUs, slower on other CPUs)", choices=PRECISIONS)
+                             "autocast; logits, weights, optimizer and scoring in float32; 1.8x faster measured on a "
+                             "CPU with AVX512-BF16, slower on CPUs without native bfloat16)", choices=PRECISIONS)
     compile: bool = setting(False, "torch.compile the output head and its loss (fuses its elementwise steps; "
                             "needs a C++ compiler on CPU; the first steps take a few seconds longer)")
     seed: int = setting(0, "seed of initialisation and batch order", check=at_least(0))
@@ -225,9 +232,7 @@ class ParallelModel(nn.Module):
             return cosine_level_logits(hidden, self.head_weight, self.head_bias,
                                        self.embedding.weight[self.level_tokens], padding, self.config.temperature)
         queries = self.head(hidden).view(*hidden.shape[:-1], len(self.level_sizes), -1)  # (..., L, d)
-        tables = F.normalize(self.embedding.weight[self.level_tokens], dim=-1) / self.config.temperature
-        logits = torch.einsum("...ld,lkd->...lk", F.normalize(queries, dim=-1), tables)
-        return logits if padding is None else logits.masked_fill(padding, float("-inf"))
+        return cosine_logits(queries, self.embedding.weight[self.level_tokens], padding, self.config.temperature)
 
     def _level_logps(self, hidden: torch.Tensor) -> list[torch.Tensor]:
         """Per level, ``float (..., K_l)`` log-probabilities from states ``float (..., d)``."""
@@ -258,8 +263,8 @@ class ParallelModel(nn.Module):
             return head_loss(hidden, codes, self.head_weight, self.head_bias, self.embedding.weight[self.level_tokens],
                              self.level_padding if self._padded else None, self.config.temperature, precision)
         with autocast(precision, items.device):
-            logits = self._level_logits(hidden)  # (N, L, K_max)
-        return F.cross_entropy(logits.float().flatten(0, 1), codes.flatten())
+            logits = self._level_logits(hidden)  # (N, L, K_max), float32
+        return F.cross_entropy(logits.flatten(0, 1), codes.flatten())
 
     @torch.no_grad()
     def last_logps(self, items: torch.Tensor) -> list[torch.Tensor]:

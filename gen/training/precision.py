@@ -31,7 +31,7 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def autocast(precision: str, device: str | object):
+def autocast(precision: str, device):
     """A context manager that runs its block in ``precision`` on ``device`` (``"cpu"``, ``"cuda:0"``, a torch device).
 
     Raises:
@@ -43,8 +43,7 @@ def autocast(precision: str, device: str | object):
         raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "fp32":
         return contextlib.nullcontext()
-    kind = torch.device(device).type if not isinstance(device, torch.device) else device.type
-    return torch.autocast(kind, dtype=torch.bfloat16)
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def keep_float32(module):
