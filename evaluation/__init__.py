@@ -4,7 +4,7 @@ from .baselines import MostPopular, RandomItems
 from .beyond import beyond_accuracy_metrics
 from .evaluate import Recommender, evaluate, evaluate_cases
 from .holdout import Holdout, evaluate_holdout, holdout_metrics, random_holdout
-from .metrics import DEFAULT_KS, hit_ranks, ranking_metrics
+from .metrics import DEFAULT_KS, hit_ranks, metrics_by_target_count, ranking_metrics
 from .split import EvalCase, LeaveOneOut, leave_one_out, sample_cases
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "hit_ranks",
     "holdout_metrics",
     "leave_one_out",
+    "metrics_by_target_count",
     "random_holdout",
     "ranking_metrics",
     "sample_cases",

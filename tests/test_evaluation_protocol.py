@@ -126,3 +126,23 @@ def test_a_sample_of_users_is_the_one_training_validates_on():
         expected = [c.user_id for c in sample_cases(leave_one_out(data).valid, 7, seed)]
         assert sorted(asked) == sorted(expected) and result["n_users"] == 7
     assert sample_cases(leave_one_out(data).valid, 0, 0) == leave_one_out(data).valid
+
+
+def test_metrics_by_target_count_splits_users_by_training_frequency():
+    from semid.evaluation import metrics_by_target_count
+
+    ranked = [["a", "b"], ["x", "c"], ["d"], [None, "e"]]
+    targets = ["a", "c", "z", "e"]  # hits at ranks 1, 2, miss, 2
+    counts = {"a": 0, "c": 3, "z": 3, "e": 50}
+    rows = metrics_by_target_count(ranked, targets, counts, edges=(1, 5, 20), k=2)
+    assert [r["targets"] for r in rows] == ["0", "1-4", "5-19", ">=20"]
+    assert [r["users"] for r in rows] == [1, 2, 0, 1]
+    assert rows[0]["recall@2"] == 1.0 and rows[0]["ndcg@2"] == 1.0
+    assert rows[1]["recall@2"] == 0.5
+    assert abs(rows[1]["ndcg@2"] - 0.5 / math.log2(3)) < 1e-12
+    assert rows[2]["recall@2"] == 0.0 and rows[3]["recall@2"] == 1.0
+    assert abs(sum(r["share"] for r in rows) - 1.0) < 1e-12
+    # k=1 drops the rank-2 hits
+    assert [r["recall@1"] for r in metrics_by_target_count(ranked, targets, counts, k=1)] == [1.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ParameterError, match="increasing"):
+        metrics_by_target_count(ranked, targets, counts, edges=(5, 5))
