@@ -49,13 +49,18 @@ def ranking_metrics(
     n = max(len(targets), 1)
     out: dict[str, float] = {}
     for k in sorted(set(int(k) for k in ks)):
-        if k < 1:
-            raise ParameterError(f"cut-off K must be >= 1, got {k}")
-        hit = (ranks >= 1) & (ranks <= k)
-        gains = np.where(hit, 1.0 / np.log2(np.maximum(ranks, 1) + 1.0), 0.0)
+        hit, gains = _hits_and_gains(ranks, k)
         out[f"recall@{k}"] = float(hit.sum() / n)
         out[f"ndcg@{k}"] = float(gains.sum() / n)
     return out
+
+
+def _hits_and_gains(ranks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per user, hit within the top ``k`` (``bool``) and its NDCG gain (``float64``), from 1-based ranks."""
+    if k < 1:
+        raise ParameterError(f"cut-off K must be >= 1, got {k}")
+    hit = (ranks >= 1) & (ranks <= k)
+    return hit, np.where(hit, 1.0 / np.log2(np.maximum(ranks, 1) + 1.0), 0.0)
 
 
 def ndcg_at(rank: int, k: int) -> float:
@@ -88,20 +93,16 @@ def metrics_by_target_count(
     bounds = [int(e) for e in edges]
     if not bounds or bounds[0] < 1 or any(b <= a for a, b in zip(bounds, bounds[1:])):
         raise ParameterError(f"edges must be increasing positive counts, got {list(edges)}")
-    if k < 1:
-        raise ParameterError(f"cut-off K must be >= 1, got {k}")
-    ranks = hit_ranks(ranked, targets)
+    hits, gains = _hits_and_gains(hit_ranks(ranked, targets), k)
     counts = np.array([int(train_counts.get(t, 0)) for t in targets], dtype=np.int64)
     group = np.searchsorted(np.array(bounds), counts, side="right")
     lows, highs = [0, *bounds], [*bounds, None]
     rows: list[dict[str, float | int | str]] = []
     for g, (low, high) in enumerate(zip(lows, highs)):
         mask = group == g
-        hit = mask & (ranks >= 1) & (ranks <= k)
         n = int(mask.sum())
         label = f">={low}" if high is None else (str(low) if high == low + 1 else f"{low}-{high - 1}")
-        gains = np.where(hit, 1.0 / np.log2(np.maximum(ranks, 1) + 1.0), 0.0)
         rows.append({"targets": label, "users": n, "share": n / max(len(targets), 1),
-                     f"recall@{k}": float(hit.sum() / n) if n else 0.0,
-                     f"ndcg@{k}": float(gains.sum() / n) if n else 0.0})
+                     f"recall@{k}": float(hits[mask].sum() / n) if n else 0.0,
+                     f"ndcg@{k}": float(gains[mask].sum() / n) if n else 0.0})
     return rows
