@@ -31,6 +31,20 @@ import semid  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "parallel.md"
 
 
+def _training_cell(path: str) -> str:
+    """``"N min, E epochs"`` from a compared run's last checkpoint (every semid trainer runs one loop); ``-`` else."""
+    from semid.errors import ArtifactError
+    from semid.gen.runs import open_run
+
+    if not Path(path).is_dir():  # popularity, random
+        return "-"
+    try:
+        loop = open_run(path).load_checkpoint("last")[1]["loop"]
+    except (ArtifactError, KeyError):  # a run imported without the shared loop's state
+        return "-"
+    return f"{loop['train_seconds'] / 60:.1f} min, {loop['epoch']} epochs"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True)
@@ -71,7 +85,9 @@ def main() -> None:
     exact = load_recommender(args.run)
     # The history the model was trained and validated with (evaluate's default is TIGER's 20).
     split = semid.evaluation.leave_one_out(dataset, max_history=config.max_history)
+    t0 = time.perf_counter()
     m, test_lists = evaluate_cases(exact, split.test, ks=(5, 10, 20), progress=False)
+    test_speed = len(split.test) / (time.perf_counter() - t0)
     test = {"n_users": len(split.test)}
     # Validation on every user too: the gap to test and where it comes from (targets rare in training).
     valid_m, valid_lists = evaluate_cases(exact, split.valid, ks=(10,), progress=False)
@@ -101,10 +117,12 @@ def main() -> None:
         for spec in args.compare:
             name, _, path = spec.partition("=")
             other = load_any(Path(path), dataset=dataset)
-            o = evaluate(other, dataset, ks=(5, 10, 20), progress=False, beyond_accuracy=False,
-                         max_history=int(getattr(other, "max_history", None) or 20))["metrics"]
+            result = evaluate(other, dataset, ks=(5, 10, 20), progress=False, beyond_accuracy=False,
+                              max_history=int(getattr(other, "max_history", None) or 20))
+            o = result["metrics"]
             others.append(f"| {name} | {o['recall@5']:.4f} | {o['ndcg@5']:.4f} | {o['recall@10']:.4f} | "
-                          f"{o['ndcg@10']:.4f} | {o['recall@20']:.4f} | {o['ndcg@20']:.4f} | {test['n_users']} |")
+                          f"{o['ndcg@10']:.4f} | {o['recall@20']:.4f} | {o['ndcg@20']:.4f} | {result['n_users']} | "
+                          f"{_training_cell(path)} | {result['n_users'] / max(result['seconds'], 1e-9):.0f} |")
     body = "\n".join([
         f"### Parallel generator on {dataset.name} (exact full ranking, every test user)", "", stamp(),
         f"- index: `{Path(args.index).name}` ({index.codes.shape[1]} codes per item), settings "
@@ -112,9 +130,11 @@ def main() -> None:
         f"- training: {summary['epochs']} epochs, {summary['steps']} steps, stopped: {summary['stopped']}, "
         f"{summary['train_seconds'] / 60:.1f} min of training in all invocations; this invocation {wall / 60:.1f} min "
         f"wall; best validation NDCG@10 {summary['best_valid_ndcg@10']}", f"- peak memory {peak_rss_mb():.0f} MiB", "",
-        "| model | R@5 | N@5 | R@10 | N@10 | R@20 | N@20 | users |", "|---|---|---|---|---|---|---|---|",
+        "| model | R@5 | N@5 | R@10 | N@10 | R@20 | N@20 | users | training | test users/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         f"| parallel generator (this run) | {m['recall@5']:.4f} | {m['ndcg@5']:.4f} | **{m['recall@10']:.4f}** | "
-        f"**{m['ndcg@10']:.4f}** | {m['recall@20']:.4f} | {m['ndcg@20']:.4f} | {test['n_users']} |", *others, "",
+        f"**{m['ndcg@10']:.4f}** | {m['recall@20']:.4f} | {m['ndcg@20']:.4f} | {test['n_users']} | "
+        f"{summary['train_seconds'] / 60:.1f} min, {summary['epochs']} epochs | {test_speed:.0f} |", *others, "",
         f"The same model on every validation user: R@10 {valid_m['recall@10']:.4f} / N@10 {valid_m['ndcg@10']:.4f} "
         f"({len(split.valid)} users). By how often the target occurs in the training sequences:", "",
         "| target's training count | valid users | valid R@10 | test users | test R@10 | test N@10 |",
