@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--pages", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="contextually calibrated choices (semid agents --calibrate); its own results section")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -71,7 +73,8 @@ def main() -> None:
         test = evaluate(recommender, dataset, ks=(10,), progress=False, beyond_accuracy=False)["metrics"]
         started = time.perf_counter()
         sim = simulate_agents(backend, dataset, load_recommender(run, dataset=dataset), agents=args.agents,
-                              pages=args.pages, seed=args.seed, progress=False)
+                              pages=args.pages, seed=args.seed, calibrate=args.calibrate,
+                              progress=False)
         m = sim["metrics"]
         offline.append(test["recall@10"])
         satisfied.append(m["mean_satisfaction"])
@@ -80,7 +83,7 @@ def main() -> None:
                     f"{m['mean_satisfaction']:.2f} | {time.perf_counter() - started:.0f} |")
     body = "\n".join([
         f"### Agent4Rec on {dataset.name}, SmolLM2-135M-Instruct, {args.agents} seeded agents, {args.pages} pages "
-        "of 4 items", "", stamp(), f"- peak memory {peak_rss_mb():.0f} MiB", "",
+        f"of 4 items{', calibrated choices' if args.calibrate else ''}", "", stamp(), f"- peak memory {peak_rss_mb():.0f} MiB", "",
         "| recommender | offline test R@10 | offline test N@10 | view rate | mean rating | likes / page | "
         "exit page | satisfaction (1-10) | simulation s |", "|---|---|---|---|---|---|---|---|---|", *rows, "",
         f"Spearman of satisfaction against offline R@10 over the three recommenders: "
@@ -89,7 +92,8 @@ def main() -> None:
         "Published (Agent4Rec, gpt-3.5, ML-1M): the agents' satisfaction and view rate order random < "
         "popularity < MF/LightGCN as offline accuracy does.",
     ])
-    replace_section(RESULTS, f"agents_{dataset.name}", body)
+    section = f"agents_{dataset.name}" + ("_calibrated" if args.calibrate else "")
+    replace_section(RESULTS, section, body)
     print(body)
 
 

@@ -329,11 +329,14 @@ def train_rpg_cmd(data_dir, index_dir, out_dir, max_epochs, budget_minutes, sett
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--memory", type=click.Choice(["all", "retrieval"]), default="all", show_default=True,
               help="Memory in each prompt: every entry, or the 3 most similar to the item (MiniLM retrieval).")
+@click.option("--calibrate", is_flag=True,
+              help="Contextual calibration of every choice against a content-free prompt (Zhao et al. 2021): cancels "
+                   "a small model's fixed preference for one answer. Off: the published constrained choices.")
 @click.option("--state", type=click.Path(path_type=Path), default=None,
               help="State file rewritten after every page; the same command after a kill continues from it.")
 @_backend_options
-def agents_cmd(run, data_dir, n_agents, pages, items_per_page, seed, memory, state, llm, server, model_name,
-               cache_dir):
+def agents_cmd(run, data_dir, n_agents, pages, items_per_page, seed, memory, calibrate, state, llm, server,
+               model_name, cache_dir):
     """Agent4Rec: simulated users (traits from the data) page through RUN's recommendations (any semid
     run, `popularity` or `random`); view rate, ratings, likes per page, exit page and satisfaction as JSON."""
     import semid
@@ -346,7 +349,8 @@ def agents_cmd(run, data_dir, n_agents, pages, items_per_page, seed, memory, sta
     recommender = load_recommender(run, dataset=dataset)
     backend = make_backend(llm, server=server, model=model_name, cache_dir=cache_dir)
     result = simulate_agents(backend, dataset, recommender, agents=n_agents, pages=pages,
-                             items_per_page=items_per_page, seed=seed, memory=memory, state=state)
+                             items_per_page=items_per_page, seed=seed, memory=memory, calibrate=calibrate,
+                             state=state)
     click.echo(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2, sort_keys=True))
 
 

@@ -131,3 +131,51 @@ def test_memory_retrieval_with_the_default_minilm():
 
     memory = ["The weather was sunny on page 1.", "I watched a scary horror film and rated it 5."]
     assert MemoryRetriever(k=1).recall(memory, "Night of the Living Dead, a horror movie") == [memory[1]]
+
+
+class Naysayer:
+    """Prefers "no" by a fixed 2 nats whatever the item; an item with an even-length title moves "yes" up by 1,
+    any other down by 1. Uncalibrated it never watches; calibrated it watches exactly the even-length titles."""
+
+    name = "naysayer"
+
+    def __init__(self):
+        self.watch_titles: list[str] = []
+        self.calls = 0
+
+    def score(self, prompts, continuations):
+        self.calls += 1
+        out = []
+        for i, (prompt, option) in enumerate(zip(prompts, continuations)):
+            if prompt.endswith("Would you watch it? Answer yes or no. Answer:"):
+                title = prompt.rsplit('shows you "', 1)[1].split('". Would', 1)[0]
+                if i == 0 and title != "N/A":
+                    self.watch_titles.append(title)
+                signal = 0.0 if title == "N/A" else (1.0 if len(title) % 2 == 0 else -1.0)
+                out.append(-2.0 + signal if option == " yes" else 0.0)
+            else:
+                out.append(0.0 if i == 0 else -1.0)
+        return out
+
+
+def test_calibration_cancels_a_fixed_answer_bias_and_keeps_the_item_signal(data):
+    kwargs = dict(agents=4, pages=2, items_per_page=3, seed=0, progress=False)
+    plain = simulate_agents(Naysayer(), data, MostPopular(data), **kwargs)
+    assert plain["metrics"]["view_rate"] == 0.0 and not plain["calibrate"]
+    backend = Naysayer()
+    calibrated = simulate_agents(backend, data, MostPopular(data), calibrate=True, **kwargs)
+    even = [len(t) % 2 == 0 for t in backend.watch_titles]
+    assert 0 < sum(even) < len(even)  # the test sees both kinds of item
+    assert calibrated["metrics"]["view_rate"] == pytest.approx(sum(even) / len(even))
+    assert calibrated["calibrate"] and "calibrated" in calibrated["method"]
+
+
+def test_the_content_free_prior_is_scored_once_per_prompt():
+    from semid.gen.agents import CONTENT_FREE, Chooser
+
+    backend = Naysayer()
+    choose = Chooser(backend, calibrate=True)
+    free = f'Agent.\n\nThe recommender shows you "{CONTENT_FREE}". Would you watch it? Answer yes or no. Answer:'
+    picks = [choose(free.replace(CONTENT_FREE, title), ["yes", "no"], free) for title in ("ab", "abc", "abcd")]
+    assert picks == [0, 1, 0] and backend.calls == 3 + 1  # three items, one shared prior
+    assert Chooser(Naysayer())(free.replace(CONTENT_FREE, "ab"), ["yes", "no"], free) == 1  # uncalibrated: "no"

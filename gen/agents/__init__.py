@@ -1,7 +1,7 @@
 """Agents over semid items: the item database (:mod:`.items_db`), the closed SQL tool (:mod:`.sql_tool`),
 and InteRecAgent's tools (:mod:`.interec`), planners (:mod:`.planners`) and user simulator (:mod:`.simulator`)."""
 
-from .agent4rec import EMOTIONS, AgentProfile, MemoryRetriever, build_profiles, simulate_agents
+from .agent4rec import CONTENT_FREE, EMOTIONS, AgentProfile, Chooser, MemoryRetriever, build_profiles, simulate_agents
 from .interec import TOOLS, Agent, simulate, validate_plan
 from .items_db import TABLE, build_items_db
 from .planners import ConstrainedPlanner, LLMPlanner, RulePlanner
@@ -11,6 +11,8 @@ __all__ = [
     "ALLOWED_FUNCTIONS",
     "Agent",
     "AgentProfile",
+    "CONTENT_FREE",
+    "Chooser",
     "ConstrainedPlanner",
     "EMOTIONS",
     "LLMPlanner",

@@ -174,10 +174,62 @@ class MemoryRetriever:
 EMOTIONS = ("satisfied", "neutral", "disappointed")
 
 
-def _choice(backend, prompt: str, options: Sequence[str]) -> int:
-    """Index of the option the model finds most likely after ``prompt`` (a constrained choice)."""
-    scores = backend.score([prompt] * len(options), [f" {o}" for o in options])
-    return int(np.argmax(scores))
+CONTENT_FREE = "N/A"
+
+
+def _option_logprobs(backend, prompt: str, options: Sequence[str]) -> np.ndarray:
+    """``float64 (len(options),)``: log-probabilities of the options after ``prompt``, renormalised over them."""
+    scores = np.asarray(backend.score([prompt] * len(options), [f" {o}" for o in options]), dtype=np.float64)
+    return scores - np.logaddexp.reduce(scores)
+
+
+class Chooser:
+    """Constrained choices: the option the model finds most likely after a prompt.
+
+    ``calibrate=True`` applies contextual calibration (Zhao et al., 2021, "Calibrate Before Use"):
+    each option's probability is divided by its probability after the same prompt with its
+    content (the item title, or the session's memories) replaced by ``"N/A"``. A small model's
+    fixed preference for one answer ("no" for SmolLM2, whatever the item) then cancels, and what
+    remains is how the content moves the answer. The content-free prior of a prompt is computed
+    once and reused (with ``memory="all"`` every item of a page shares it).
+    """
+
+    def __init__(self, backend, calibrate: bool = False):
+        self.backend = backend
+        self.calibrate = calibrate
+        self._priors: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+
+    def __call__(self, prompt: str, options: Sequence[str], content_free: str | None = None) -> int:
+        """Index into ``options``; ``content_free`` is ``prompt`` with its content replaced (used if calibrating)."""
+        logp = _option_logprobs(self.backend, prompt, options)
+        if self.calibrate and content_free is not None:
+            key = (content_free, tuple(options))
+            if key not in self._priors:
+                self._priors[key] = _option_logprobs(self.backend, content_free, options)
+            logp = logp - self._priors[key]
+        return int(np.argmax(logp))
+
+
+# The prompts of Agent4Rec's choices; ``content`` is what calibration replaces by CONTENT_FREE.
+def _watch_prompt(agent: str, recalled: str, title: str) -> str:
+    return f"{agent}\n{recalled}\nThe recommender shows you \"{title}\". Would you watch it? Answer yes or no. Answer:"
+
+
+def _feel_prompt(agent: str, content: str) -> str:
+    return (f"{agent}\n{content}\nHow do you feel about this page of recommendations? Answer satisfied, neutral or "
+            "disappointed. Answer:")
+
+
+def _reflect_prompt(agent: str, content: str) -> str:
+    return f"{agent}\n{content}\nReflect: does this recommender suit your taste? Answer yes or no. Answer:"
+
+
+def _next_prompt(agent: str, content: str, fatigue: str) -> str:
+    return f"{agent}\n{content}{fatigue} Do you go on to the next page or leave? Answer [NEXT] or [EXIT]. Answer:"
+
+
+def _final_prompt(agent: str, content: str) -> str:
+    return f"{agent}\n{content} You left. Rate this recommender system from 1 to 10. Rating:"
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
@@ -202,7 +254,7 @@ def _load_state(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: int = 3, items_per_page: int = 4,
-                    seed: int = 0, memory: str = "all", memory_k: int = 3, embed=None,
+                    seed: int = 0, memory: str = "all", memory_k: int = 3, embed=None, calibrate: bool = False,
                     progress: bool = True, state: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Run ``agents`` seeded simulated users through ``recommender``'s pages; metrics and per-agent records.
 
@@ -213,6 +265,11 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
     entries most similar to the item being judged (:class:`MemoryRetriever`, MiniLM by default or
     ``embed``), as the reference retrieves its memories.
 
+    ``calibrate``: every choice by contextual calibration (:class:`Chooser`); off by default, as
+    published. The item decisions (watch, rating) are calibrated against the item title replaced by
+    ``"N/A"``, the page decisions (feeling, reflection, next / exit, final rating) against the
+    memories replaced by it.
+
     ``state``: a JSON file rewritten atomically after every page; a run killed and started again
     with the same arguments continues from it, losing at most the page in progress (the decisions
     are deterministic, so the result equals an uninterrupted run's).
@@ -220,6 +277,7 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
     if memory not in ("all", "retrieval"):
         raise ParameterError(f"memory must be 'all' or 'retrieval', got {memory!r}")
     retriever = MemoryRetriever(memory_k, embed) if memory == "retrieval" else None
+    choose = Chooser(backend, calibrate=calibrate)
 
     def recall(entries: list[str], query: str) -> str:
         return " ".join(retriever.recall(entries, query) if retriever is not None else entries)
@@ -230,7 +288,7 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
     titles = {r["item_id"]: str(r.get("title") or r["item_id"]) for r in dataset.items.records}
     settings = {"dataset": dataset.name, "recommender": type(recommender).__name__, "agents": len(chosen),
                 "pages": pages, "items_per_page": items_per_page, "seed": seed, "memory": memory,
-                "users": [p.user_id for p in chosen]}
+                "calibrate": calibrate, "users": [p.user_id for p in chosen]}
     state_path = Path(state) if state is not None else None
     saved = _load_state(state_path, settings) if state_path is not None else {"records": [], "current": None}
     records: list[dict[str, Any]] = saved["records"]
@@ -249,6 +307,7 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
             "shown": 0, "ratings": [], "likes": 0}
         saved["current"] = None
         memories = current["memories"]
+        agent = profile.describe()
         for page in range(current["pages_seen"], pages):
             if current["left"]:
                 break
@@ -257,13 +316,13 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
                 break
             watched, rated = [], []
             for item in shown:
-                context = (f"{profile.describe()}\n{recall(memories, titles[item])}\nThe recommender shows you "
-                           f"\"{titles[item]}\". Would you watch it? Answer yes or no. Answer:")
-                if _choice(backend, context, ["yes", "no"]) == 0:
+                recalled = recall(memories, titles[item])
+                ask = _watch_prompt(agent, recalled, titles[item])
+                ask_free = _watch_prompt(agent, recalled, CONTENT_FREE)
+                if choose(ask, ["yes", "no"], ask_free) == 0:
                     watched.append(item)
-                    rating = 1 + _choice(backend, context + " yes. How would you rate it from 1 to 5? Rating:",
-                                         ["1", "2", "3", "4", "5"])
-                    rated.append(rating)
+                    rate = " yes. How would you rate it from 1 to 5? Rating:"
+                    rated.append(1 + choose(ask + rate, ["1", "2", "3", "4", "5"], ask_free + rate))
             current["watched"] += len(watched)
             current["shown"] += len(shown)
             current["ratings"].extend(rated)
@@ -273,24 +332,22 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
                             f"among them, I watched {'; '.join(titles[i] for i in watched) or 'nothing'} and rate them "
                             f"{', '.join(map(str, rated)) or '-'} respectively. I dislike the rest: "
                             f"{'; '.join(disliked) or 'none'}.")
-            feeling = EMOTIONS[_choice(backend, f"{profile.describe()}\n{memories[-1]}\nHow do you feel about this "
-                                       "page of recommendations? Answer satisfied, neutral or disappointed. Answer:",
-                                       EMOTIONS)]
+            feeling = EMOTIONS[choose(_feel_prompt(agent, memories[-1]), EMOTIONS, _feel_prompt(agent, CONTENT_FREE))]
             current["feelings"].append(feeling)
             memories.append(f"After page {page + 1} I felt {feeling}.")
             if page >= 1:
-                suits = _choice(backend, f"{profile.describe()}\n{' '.join(memories)}\nReflect: does this "
-                                "recommender suit your taste? Answer yes or no. Answer:", ["yes", "no"]) == 0
+                suits = choose(_reflect_prompt(agent, " ".join(memories)), ["yes", "no"],
+                               _reflect_prompt(agent, CONTENT_FREE)) == 0
                 memories.append(f"Reflection: this recommender {'suits' if suits else 'does not suit'} my taste.")
             current["pages_seen"] = page + 1
             if page + 1 < pages:
                 fatigue = " You are a little bit tired." if page >= 1 else ""
-                decision = _choice(backend, f"{profile.describe()}\n{' '.join(memories)}{fatigue} Do you go on to the "
-                                   "next page or leave? Answer [NEXT] or [EXIT]. Answer:", ["[NEXT]", "[EXIT]"])
+                decision = choose(_next_prompt(agent, " ".join(memories), fatigue), ["[NEXT]", "[EXIT]"],
+                                  _next_prompt(agent, CONTENT_FREE, fatigue))
                 current["left"] = decision == 1
             checkpoint(current)
-        score = 1 + _choice(backend, f"{profile.describe()}\n{' '.join(memories)} You left. Rate this recommender "
-                            "system from 1 to 10. Rating:", [str(i) for i in range(1, 11)])
+        score = 1 + choose(_final_prompt(agent, " ".join(memories)), [str(i) for i in range(1, 11)],
+                           _final_prompt(agent, CONTENT_FREE))
         records.append({"user_id": profile.user_id, "traits": [profile.activity, profile.conformity,
                                                                  profile.diversity],
                         "exit_page": current["pages_seen"], "satisfaction": score, "feelings": current["feelings"],
@@ -300,7 +357,8 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
     ratings_all = [r for record in records for r in record["ratings"]]
     shown_total = sum(r["shown"] for r in records)
     return {
-        "method": "Agent4Rec (constrained choices)",
+        "method": "Agent4Rec (constrained choices" + (", contextually calibrated)" if calibrate else ")"),
+        "calibrate": calibrate,
         "backend": getattr(backend, "name", type(backend).__name__),
         "recommender": type(recommender).__name__,
         "agents": len(chosen), "pages": pages, "items_per_page": items_per_page, "seed": seed, "memory": memory,
