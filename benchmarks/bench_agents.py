@@ -83,7 +83,8 @@ def main() -> None:
                     f"{m['mean_satisfaction']:.2f} | {time.perf_counter() - started:.0f} |")
     body = "\n".join([
         f"### Agent4Rec on {dataset.name}, SmolLM2-135M-Instruct, {args.agents} seeded agents, {args.pages} pages "
-        f"of 4 items{', calibrated choices' if args.calibrate else ''}", "", stamp(), f"- peak memory {peak_rss_mb():.0f} MiB", "",
+        f"of 4 items{', calibrated choices' if args.calibrate else ''}", "", stamp(),
+        f"- peak memory {peak_rss_mb():.0f} MiB", "",
         "| recommender | offline test R@10 | offline test N@10 | view rate | mean rating | likes / page | "
         "exit page | satisfaction (1-10) | simulation s |", "|---|---|---|---|---|---|---|---|---|", *rows, "",
         f"Spearman of satisfaction against offline R@10 over the three recommenders: "
