@@ -32,7 +32,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "parallel.md"
 
 
 def _training_cell(path: str) -> str:
-    """``"N min, E epochs"`` from a compared run's last checkpoint (every semid trainer runs one loop); ``-`` else."""
+    """``"N min, E epochs, S steps"`` from a run's last checkpoint (every semid trainer runs one loop), else ``-``."""
     from semid.errors import ArtifactError
     from semid.gen.runs import open_run
 
@@ -42,7 +42,7 @@ def _training_cell(path: str) -> str:
         loop = open_run(path).load_checkpoint("last")[1]["loop"]
     except (ArtifactError, KeyError):  # a run imported without the shared loop's state
         return "-"
-    return f"{loop['train_seconds'] / 60:.1f} min, {loop['epoch']} epochs"
+    return f"{loop['train_seconds'] / 60:.1f} min, {loop['epoch']} epochs, {loop['step']} steps"
 
 
 def main() -> None:
@@ -134,7 +134,8 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
         f"| parallel generator (this run) | {m['recall@5']:.4f} | {m['ndcg@5']:.4f} | **{m['recall@10']:.4f}** | "
         f"**{m['ndcg@10']:.4f}** | {m['recall@20']:.4f} | {m['ndcg@20']:.4f} | {test['n_users']} | "
-        f"{summary['train_seconds'] / 60:.1f} min, {summary['epochs']} epochs | {test_speed:.0f} |", *others, "",
+        f"{summary['train_seconds'] / 60:.1f} min, {summary['epochs']} epochs, {summary['steps']} steps | "
+        f"{test_speed:.0f} |", *others, "",
         f"The same model on every validation user: R@10 {valid_m['recall@10']:.4f} / N@10 {valid_m['ndcg@10']:.4f} "
         f"({len(split.valid)} users). By how often the target occurs in the training sequences:", "",
         "| target's training count | valid users | valid R@10 | test users | test R@10 | test N@10 |",
