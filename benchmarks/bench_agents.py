@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--pages", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--calibrate", action="store_true",
+    parser.add_argument("--calibrate", choices=("none", "items", "all"), default="none",
                         help="contextually calibrated choices (semid agents --calibrate); its own results section")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -83,7 +83,7 @@ def main() -> None:
                     f"{m['mean_satisfaction']:.2f} | {time.perf_counter() - started:.0f} |")
     body = "\n".join([
         f"### Agent4Rec on {dataset.name}, SmolLM2-135M-Instruct, {args.agents} seeded agents, {args.pages} pages "
-        f"of 4 items{', calibrated choices' if args.calibrate else ''}", "", stamp(),
+        f"of 4 items{'' if args.calibrate == 'none' else f', {args.calibrate} choices calibrated'}", "", stamp(),
         f"- peak memory {peak_rss_mb():.0f} MiB", "",
         "| recommender | offline test R@10 | offline test N@10 | view rate | mean rating | likes / page | "
         "exit page | satisfaction (1-10) | simulation s |", "|---|---|---|---|---|---|---|---|---|", *rows, "",
@@ -93,7 +93,7 @@ def main() -> None:
         "Published (Agent4Rec, gpt-3.5, ML-1M): the agents' satisfaction and view rate order random < "
         "popularity < MF/LightGCN as offline accuracy does.",
     ])
-    section = f"agents_{dataset.name}" + ("_calibrated" if args.calibrate else "")
+    section = f"agents_{dataset.name}" + ("" if args.calibrate == "none" else f"_calibrated_{args.calibrate}")
     replace_section(RESULTS, section, body)
     print(body)
 

@@ -329,9 +329,10 @@ def train_rpg_cmd(data_dir, index_dir, out_dir, max_epochs, budget_minutes, sett
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--memory", type=click.Choice(["all", "retrieval"]), default="all", show_default=True,
               help="Memory in each prompt: every entry, or the 3 most similar to the item (MiniLM retrieval).")
-@click.option("--calibrate", is_flag=True,
-              help="Contextual calibration of every choice against a content-free prompt (Zhao et al. 2021): cancels "
-                   "a small model's fixed preference for one answer. Off: the published constrained choices.")
+@click.option("--calibrate", type=click.Choice(["none", "items", "all"]), default="none", show_default=True,
+              help="Contextual calibration against a content-free prompt (Zhao et al. 2021), which cancels a small "
+                   "model's fixed preference for one answer: of the watch / rating decisions (items) or of every "
+                   "choice (all); none: the published constrained choices.")
 @click.option("--state", type=click.Path(path_type=Path), default=None,
               help="State file rewritten after every page; the same command after a kill continues from it.")
 @_backend_options

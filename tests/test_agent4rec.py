@@ -161,13 +161,16 @@ class Naysayer:
 def test_calibration_cancels_a_fixed_answer_bias_and_keeps_the_item_signal(data):
     kwargs = dict(agents=4, pages=2, items_per_page=3, seed=0, progress=False)
     plain = simulate_agents(Naysayer(), data, MostPopular(data), **kwargs)
-    assert plain["metrics"]["view_rate"] == 0.0 and not plain["calibrate"]
-    backend = Naysayer()
-    calibrated = simulate_agents(backend, data, MostPopular(data), calibrate=True, **kwargs)
-    even = [len(t) % 2 == 0 for t in backend.watch_titles]
-    assert 0 < sum(even) < len(even)  # the test sees both kinds of item
-    assert calibrated["metrics"]["view_rate"] == pytest.approx(sum(even) / len(even))
-    assert calibrated["calibrate"] and "calibrated" in calibrated["method"]
+    assert plain["metrics"]["view_rate"] == 0.0 and plain["calibrate"] == "none"
+    for mode in ("items", "all"):
+        backend = Naysayer()
+        calibrated = simulate_agents(backend, data, MostPopular(data), calibrate=mode, **kwargs)
+        even = [len(t) % 2 == 0 for t in backend.watch_titles]
+        assert 0 < sum(even) < len(even)  # the test sees both kinds of item
+        assert calibrated["metrics"]["view_rate"] == pytest.approx(sum(even) / len(even))
+        assert calibrated["calibrate"] == mode and f"{mode} calibrated" in calibrated["method"]
+    with pytest.raises(ParameterError, match="calibrate must be one of"):
+        simulate_agents(Naysayer(), data, MostPopular(data), calibrate="yes", **kwargs)
 
 
 def test_the_content_free_prior_is_scored_once_per_prompt():

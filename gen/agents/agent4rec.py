@@ -175,6 +175,7 @@ EMOTIONS = ("satisfied", "neutral", "disappointed")
 
 
 CONTENT_FREE = "N/A"
+CALIBRATION = ("none", "items", "all")
 
 
 def _option_logprobs(backend, prompt: str, options: Sequence[str]) -> np.ndarray:
@@ -254,7 +255,7 @@ def _load_state(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: int = 3, items_per_page: int = 4,
-                    seed: int = 0, memory: str = "all", memory_k: int = 3, embed=None, calibrate: bool = False,
+                    seed: int = 0, memory: str = "all", memory_k: int = 3, embed=None, calibrate: str = "none",
                     progress: bool = True, state: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Run ``agents`` seeded simulated users through ``recommender``'s pages; metrics and per-agent records.
 
@@ -265,10 +266,10 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
     entries most similar to the item being judged (:class:`MemoryRetriever`, MiniLM by default or
     ``embed``), as the reference retrieves its memories.
 
-    ``calibrate``: every choice by contextual calibration (:class:`Chooser`); off by default, as
-    published. The item decisions (watch, rating) are calibrated against the item title replaced by
-    ``"N/A"``, the page decisions (feeling, reflection, next / exit, final rating) against the
-    memories replaced by it.
+    ``calibrate``: contextual calibration (:class:`Chooser`) of ``"none"`` of the choices (the
+    default, as published), of the ``"items"`` decisions only (watch, rating: calibrated against the
+    item title replaced by ``"N/A"``), or of ``"all"`` (also feeling, reflection, next / exit and the
+    final rating, calibrated against the memories replaced by it).
 
     ``state``: a JSON file rewritten atomically after every page; a run killed and started again
     with the same arguments continues from it, losing at most the page in progress (the decisions
@@ -277,7 +278,10 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
     if memory not in ("all", "retrieval"):
         raise ParameterError(f"memory must be 'all' or 'retrieval', got {memory!r}")
     retriever = MemoryRetriever(memory_k, embed) if memory == "retrieval" else None
-    choose = Chooser(backend, calibrate=calibrate)
+    if calibrate not in CALIBRATION:
+        raise ParameterError(f"calibrate must be one of {', '.join(CALIBRATION)}, got {calibrate!r}")
+    choose_item = Chooser(backend, calibrate=calibrate != "none")
+    choose = Chooser(backend, calibrate=calibrate == "all")
 
     def recall(entries: list[str], query: str) -> str:
         return " ".join(retriever.recall(entries, query) if retriever is not None else entries)
@@ -319,10 +323,10 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
                 recalled = recall(memories, titles[item])
                 ask = _watch_prompt(agent, recalled, titles[item])
                 ask_free = _watch_prompt(agent, recalled, CONTENT_FREE)
-                if choose(ask, ["yes", "no"], ask_free) == 0:
+                if choose_item(ask, ["yes", "no"], ask_free) == 0:
                     watched.append(item)
                     rate = " yes. How would you rate it from 1 to 5? Rating:"
-                    rated.append(1 + choose(ask + rate, ["1", "2", "3", "4", "5"], ask_free + rate))
+                    rated.append(1 + choose_item(ask + rate, ["1", "2", "3", "4", "5"], ask_free + rate))
             current["watched"] += len(watched)
             current["shown"] += len(shown)
             current["ratings"].extend(rated)
@@ -357,7 +361,7 @@ def simulate_agents(backend, dataset, recommender, *, agents: int = 20, pages: i
     ratings_all = [r for record in records for r in record["ratings"]]
     shown_total = sum(r["shown"] for r in records)
     return {
-        "method": "Agent4Rec (constrained choices" + (", contextually calibrated)" if calibrate else ")"),
+        "method": "Agent4Rec (constrained choices" + ("" if calibrate == "none" else f", {calibrate} calibrated") + ")",
         "calibrate": calibrate,
         "backend": getattr(backend, "name", type(backend).__name__),
         "recommender": type(recommender).__name__,
